@@ -1,0 +1,54 @@
+// A model's weights as a name -> tensor source spanning one or several safetensors files, and the
+// strict loader that copies them into a torch::nn::Module.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "i2v/io/safetensors.h"
+
+namespace i2v::weights {
+
+// Tensors by name across the files of one component (a single file or a sharded set).
+class StateDict {
+ public:
+  StateDict() = default;
+  // Opens the given files (all memory-mapped). Duplicate names across files are a FormatError.
+  static StateDict open(const std::vector<std::filesystem::path>& files);
+
+  std::vector<std::string> names() const;                 // sorted
+  bool contains(const std::string& name) const;
+  const io::TensorInfo& info(const std::string& name) const;  // throws if absent
+  // The tensor, converted to `dtype` when given (zero-copy when not needed).
+  at::Tensor tensor(const std::string& name,
+                    std::optional<at::ScalarType> dtype = std::nullopt) const;
+  const std::vector<std::filesystem::path>& files() const { return files_; }
+
+ private:
+  std::vector<std::filesystem::path> files_;
+  std::vector<std::shared_ptr<const io::SafetensorsFile>> open_files_;
+  std::map<std::string, size_t> where_;  // name -> index into open_files_
+};
+
+struct LoadOptions {
+  // Convert every tensor to this dtype (e.g. an fp16 file into fp32 parameters); when unset, each
+  // parameter keeps the dtype of the module's parameter.
+  std::optional<at::ScalarType> dtype;
+  // Share the mapped memory instead of copying where possible (parameters then alias the file
+  // mapping, copy-on-write). Only when dtype and layout match.
+  bool zero_copy = true;
+};
+
+// Copies every parameter and buffer of `module` (names as `module.named_parameters()` /
+// `named_buffers()` give them) from `weights`. Collects ALL problems — missing tensors, unexpected
+// tensors, shape mismatches — and throws one ShapeError listing them, naming `component`.
+void load_state_dict_strict(torch::nn::Module& module, const StateDict& weights,
+                            const std::string& component, const LoadOptions& options = {});
+
+}  // namespace i2v::weights
