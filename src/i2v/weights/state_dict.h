@@ -43,6 +43,9 @@ struct LoadOptions {
   // Share the mapped memory instead of copying where possible (parameters then alias the file
   // mapping, copy-on-write). Only when dtype and layout match.
   bool zero_copy = true;
+  // Load a sub-module: only tensors whose names start with `prefix` (e.g. "down_blocks.0.resnets.0.")
+  // are considered, with the prefix stripped; the others are neither used nor "unexpected".
+  std::string prefix;
 };
 
 // Copies every parameter and buffer of `module` (names as `module.named_parameters()` /
