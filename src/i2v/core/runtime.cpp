@@ -1,6 +1,10 @@
 #include "i2v/core/runtime.h"
 
 #include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 
 #include <ATen/Parallel.h>
 #include <ATen/Context.h>
@@ -51,6 +55,19 @@ std::string version_report() {
                   (cuda_available() ? "available" : "not available") + ", " +
                   std::to_string(at::get_num_threads()) + " threads)";
   return s;
+}
+
+size_t peak_rss_bytes() {
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<size_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+size_t current_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages_total = 0, pages_resident = 0;
+  if (!(statm >> pages_total >> pages_resident)) return 0;
+  return pages_resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace i2v

@@ -1,6 +1,7 @@
 // Process-wide runtime facts and settings: version, libtorch build, threads.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace i2v {
@@ -22,5 +23,11 @@ int available_cpus();
 // Sets libtorch's intra-op (OpenMP) thread count; 0 means available_cpus(). OpenMP defaults to
 // one thread on some machines, so every entry point calls this once. Returns the count set.
 int configure_threads(int threads = 0);
+
+// Peak resident set size of this process so far, in bytes (getrusage).
+size_t peak_rss_bytes();
+
+// Current resident set size in bytes (/proc/self/statm), 0 where unavailable.
+size_t current_rss_bytes();
 
 }  // namespace i2v
