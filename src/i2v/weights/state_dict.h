@@ -22,13 +22,16 @@ class StateDict {
   // Opens the given files (all memory-mapped). Duplicate names across files are a FormatError.
   static StateDict open(const std::vector<std::filesystem::path>& files);
 
-  std::vector<std::string> names() const;                 // sorted
+  std::vector<std::string> names() const;  // sorted
   bool contains(const std::string& name) const;
   const io::TensorInfo& info(const std::string& name) const;  // throws if absent
   // The tensor, converted to `dtype` when given (zero-copy when not needed).
   at::Tensor tensor(const std::string& name,
                     std::optional<at::ScalarType> dtype = std::nullopt) const;
   const std::vector<std::filesystem::path>& files() const { return files_; }
+  // The file holding `name` (throws FormatError if absent).
+  const std::filesystem::path& file_of(const std::string& name) const;
+  size_t size() const { return where_.size(); }
 
  private:
   std::vector<std::filesystem::path> files_;
@@ -43,8 +46,9 @@ struct LoadOptions {
   // Share the mapped memory instead of copying where possible (parameters then alias the file
   // mapping, copy-on-write). Only when dtype and layout match.
   bool zero_copy = true;
-  // Load a sub-module: only tensors whose names start with `prefix` (e.g. "down_blocks.0.resnets.0.")
-  // are considered, with the prefix stripped; the others are neither used nor "unexpected".
+  // Load a sub-module: only tensors whose names start with `prefix` (e.g.
+  // "down_blocks.0.resnets.0.") are considered, with the prefix stripped; the others are neither
+  // used nor "unexpected".
   std::string prefix;
 };
 
