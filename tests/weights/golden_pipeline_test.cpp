@@ -144,5 +144,30 @@ TEST(GoldenPipeline, LoadOptionsDtypeConvertsParameters) {
   }
 }
 
+TEST(GoldenPipeline, LoadIntoNamesComponentAndFileOnMismatch) {
+  ModelDir dir = ModelDir::open(golden_pipeline().string());
+  StateDict full = dir.open_weights("unet", {VariantMode::None});
+  std::vector<std::pair<std::string, std::vector<int64_t>>> params;
+  // The model has conv_in.extra (not in the file) and lacks conv_in.bias (in the file).
+  for (const auto& n : full.names())
+    if (n != "conv_in.bias") params.push_back({n, full.info(n).shape});
+  params.push_back({"conv_in.extra", {1}});
+  auto bad = test::module_with(params, at::kFloat);
+  try {
+    dir.load_into(*bad, "unet", {VariantMode::Fp16});
+    FAIL();
+  } catch (const ShapeError& e) {
+    std::string msg = e.what();
+    for (const char* s : {"'unet'", "diffusion_pytorch_model.fp16.safetensors", "1 missing",
+                          "1 unexpected", "conv_in.extra [1]", "conv_in.bias [32]"})
+      EXPECT_NE(msg.find(s), std::string::npos) << "'" << s << "' not in: " << msg;
+  }
+  // The complete module loads through the same entry point.
+  auto good = test::module_like(full, at::kFloat);
+  dir.load_into(*good, "unet", {VariantMode::Fp16});
+  EXPECT_TRUE(good->named_parameters()["conv_in.bias"].equal(
+      dir.open_weights("unet", {VariantMode::Fp16}).tensor("conv_in.bias").to(at::kFloat)));
+}
+
 }  // namespace
 }  // namespace i2v::weights

@@ -116,4 +116,9 @@ StateDict ModelDir::open_weights(const std::string& name, const VariantPolicy& p
   return open_weight_files(weight_files(name, policy));
 }
 
+void ModelDir::load_into(torch::nn::Module& module, const std::string& name,
+                         const VariantPolicy& policy, const LoadOptions& options) const {
+  load_state_dict_strict(module, open_weights(name, policy), name, options);
+}
+
 }  // namespace i2v::weights

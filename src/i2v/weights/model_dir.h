@@ -41,6 +41,10 @@ class ModelDir {
   std::vector<WeightFiles> available_weights(const std::string& name) const;
   WeightFiles weight_files(const std::string& name, const VariantPolicy& policy = {}) const;
   StateDict open_weights(const std::string& name, const VariantPolicy& policy = {}) const;
+  // Opens the component's weights (per `policy`) and strict-loads them into `module`
+  // (load_state_dict_strict, with the component's name in errors).
+  void load_into(torch::nn::Module& module, const std::string& name,
+                 const VariantPolicy& policy = {}, const LoadOptions& options = {}) const;
 
  private:
   std::filesystem::path root_;

@@ -1,6 +1,6 @@
 #include "i2v/weights/state_dict.h"
 
-#include <torch/csrc/autograd/grad_mode.h>
+#include <ATen/core/grad_mode.h>
 
 #include <sstream>
 
@@ -155,7 +155,7 @@ void load_state_dict_strict(torch::nn::Module& module, const StateDict& weights,
     throw ShapeError(msg.str());
   }
 
-  torch::NoGradGuard no_grad;
+  at::NoGradGuard no_grad;
   for (auto& slot : slots) {
     at::Tensor& target = slot.tensor;
     const std::string& file_name = in_file.at(slot.name);
