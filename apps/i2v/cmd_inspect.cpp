@@ -10,7 +10,9 @@
 
 #include "command_registry.h"
 #include "i2v/core/error.h"
+#include "i2v/weights/image_processor_config.h"
 #include "i2v/weights/model_dir.h"
+#include "i2v/weights/scheduler_config.h"
 
 namespace i2v::cli {
 namespace {
@@ -112,9 +114,20 @@ int run_inspect(const InspectOptions& opt) {
       fs::path config = dir.config_path(name);
       c["config"] = relative_to(config, dir.root());
       text << "  config: " << relative_to(config, dir.root()) << "\n";
+      // The configs i2v reads itself are parsed (and so validated) here too.
+      if (spec.class_name == "DDIMScheduler") {
+        auto sc = weights::DDIMSchedulerConfig::load(config);
+        text << "  " << sc.num_train_timesteps << " train steps, " << sc.beta_schedule << ", "
+             << sc.prediction_type << ", spacing " << sc.timestep_spacing << ", steps_offset "
+             << sc.steps_offset << (sc.rescale_betas_zero_snr ? ", zero-terminal-SNR" : "") << "\n";
+      } else if (spec.class_name == "CLIPImageProcessor") {
+        auto ip = weights::CLIPImageProcessorConfig::load(config);
+        text << "  crop " << ip.crop_height << "x" << ip.crop_width << "\n";
+      }
     } catch (const Error& e) {
+      ++failures;
       c["config_error"] = e.what();
-      text << "  config: (none) " << e.what() << "\n";
+      text << "  config ERROR " << e.what() << "\n";
     }
     try {
       if (!dir.has_weights(name)) {

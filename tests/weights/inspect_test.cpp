@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "i2v/weights/model_dir.h"
 #include "weights_test_util.h"
 
@@ -83,6 +85,19 @@ TEST_F(Inspect, BrokenWeightFileFailsAndMissingVariantIsAnError) {
   out = inspect("--model nobody/nothing", &rc);
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("models--nobody--nothing"), std::string::npos) << out;
+}
+
+TEST_F(Inspect, InvalidSchedulerConfigIsReported) {
+  test::TempDir tmp;
+  fs::copy(test::golden_pipeline(), tmp / "p", fs::copy_options::recursive);
+  auto j = read_json_file(tmp / "p" / "scheduler" / "scheduler_config.json");
+  j["prediction_type"] = "noise";
+  std::ofstream(tmp / "p" / "scheduler" / "scheduler_config.json") << j.dump();
+  int rc = -1;
+  std::string out = inspect("--model " + (tmp / "p").string(), &rc);
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("prediction_type"), std::string::npos) << out;
+  EXPECT_NE(out.find("'noise'"), std::string::npos) << out;
 }
 
 }  // namespace

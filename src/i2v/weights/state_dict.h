@@ -44,7 +44,9 @@ struct LoadOptions {
   // parameter keeps the dtype of the module's parameter.
   std::optional<at::ScalarType> dtype;
   // Share the mapped memory instead of copying where possible (parameters then alias the file
-  // mapping, copy-on-write). Only when dtype and layout match.
+  // mapping, copy-on-write). Only when dtype and layout match. The mapping is per open file, so
+  // two modules loaded zero-copy from the same StateDict share memory (in-place edits of one show
+  // in the other; the file itself never changes).
   bool zero_copy = true;
   // Load a sub-module: only tensors whose names start with `prefix` (e.g.
   // "down_blocks.0.resnets.0.") are considered, with the prefix stripped; the others are neither
