@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "clip/clip_test_util.h"
+#include "i2v/core/error.h"
 #include "i2v/models/clip/clip_loading.h"
 
 namespace i2v::clip {
@@ -92,6 +93,28 @@ TEST(ClipVisionGolden, BatchItemsAreIndependent) {
   ASSERT_EQ(embeds.sizes(), (std::vector<int64_t>{2, 32}));
   EXPECT_TRUE(at::allclose(embeds[0], golden_tensor(kRun, "image_embeds")[0], 0, 1e-4));
   EXPECT_FALSE(at::allclose(embeds[1], embeds[0], 0, 1e-3));
+}
+
+}  // namespace
+}  // namespace i2v::clip
+
+namespace i2v::clip {
+namespace {
+
+// Both towers from the pipeline folder (model_index.json), as the pipeline loads them.
+TEST(ClipFromPipelineFolder, BothTowers) {
+  auto dir = weights::ModelDir::open(test::golden_pipeline().string());
+  auto text = load_clip_text_model(dir);
+  auto vision = load_clip_vision_model(dir);
+  const std::string run = "pipeline_run.safetensors";
+  EXPECT_LT(relative_error(text->prompt_embeds(golden_tensor(run, "negative_input_ids")),
+                           golden_tensor(run, "negative_prompt_embeds")),
+            kFp32Tolerance);
+  EXPECT_LT(relative_error(vision->image_embeds(golden_tensor(run, "clip_pixel_values")),
+                           golden_tensor(run, "image_embeds")),
+            kFp32Tolerance);
+  // A component of another kind is not a CLIP tower.
+  EXPECT_THROW(load_clip_text_model(dir, {}, "image_encoder"), ShapeError);
 }
 
 }  // namespace

@@ -10,13 +10,17 @@ at::TensorOptions tensor_options(const ClipLoadOptions& options) {
   return at::TensorOptions().dtype(options.dtype).device(options.device);
 }
 
-weights::StateDict open_component_weights(const fs::path& component_dir,
-                                          const ClipLoadOptions& options) {
+weights::VariantPolicy variant_policy(const ClipLoadOptions& options) {
   weights::VariantPolicy policy;
   policy.mode = options.variant;
   policy.compute_dtype = options.dtype;
+  return policy;
+}
+
+weights::StateDict open_component_weights(const fs::path& component_dir,
+                                          const ClipLoadOptions& options) {
   return weights::open_weight_files(
-      weights::find_weight_files(component_dir, "transformers", policy));
+      weights::find_weight_files(component_dir, "transformers", variant_policy(options)));
 }
 
 // Exports made with transformers < 4.31 also hold the embeddings' `position_ids` buffer
@@ -74,6 +78,24 @@ std::shared_ptr<ClipVisionModelWithProjection> load_clip_vision_model(
   ClipVisionConfig config = ClipVisionConfig::from_file(component_dir / "config.json");
   weights::StateDict weights = open_component_weights(component_dir, options);
   return load_clip_vision_model(config, weights, options, component_dir.filename().string());
+}
+
+std::shared_ptr<ClipTextModel> load_clip_text_model(const weights::ModelDir& pipeline,
+                                                    const ClipLoadOptions& options,
+                                                    const std::string& component) {
+  auto config = ClipTextConfig::from_json(pipeline.config(component),
+                                          pipeline.config_path(component).string());
+  return load_clip_text_model(config, pipeline.open_weights(component, variant_policy(options)),
+                              options, component);
+}
+
+std::shared_ptr<ClipVisionModelWithProjection> load_clip_vision_model(
+    const weights::ModelDir& pipeline, const ClipLoadOptions& options,
+    const std::string& component) {
+  auto config = ClipVisionConfig::from_json(pipeline.config(component),
+                                            pipeline.config_path(component).string());
+  return load_clip_vision_model(config, pipeline.open_weights(component, variant_policy(options)),
+                                options, component);
 }
 
 }  // namespace i2v::clip

@@ -13,6 +13,7 @@
 #include "i2v/models/clip/clip_config.h"
 #include "i2v/models/clip/clip_text_model.h"
 #include "i2v/models/clip/clip_vision_model.h"
+#include "i2v/weights/model_dir.h"
 #include "i2v/weights/state_dict.h"
 #include "i2v/weights/weight_files.h"
 
@@ -37,10 +38,18 @@ std::shared_ptr<ClipTextModel> load_clip_text_model(const ClipTextConfig& config
                                                     const ClipLoadOptions& options = {},
                                                     const std::string& component = "text_encoder");
 
+// From a pipeline folder (or cached hub repo): its "text_encoder" component by default.
+std::shared_ptr<ClipTextModel> load_clip_text_model(const weights::ModelDir& pipeline,
+                                                    const ClipLoadOptions& options = {},
+                                                    const std::string& component = "text_encoder");
+
 std::shared_ptr<ClipVisionModelWithProjection> load_clip_vision_model(
     const std::filesystem::path& component_dir, const ClipLoadOptions& options = {});
 std::shared_ptr<ClipVisionModelWithProjection> load_clip_vision_model(
     const ClipVisionConfig& config, const weights::StateDict& weights,
     const ClipLoadOptions& options = {}, const std::string& component = "image_encoder");
+std::shared_ptr<ClipVisionModelWithProjection> load_clip_vision_model(
+    const weights::ModelDir& pipeline, const ClipLoadOptions& options = {},
+    const std::string& component = "image_encoder");
 
 }  // namespace i2v::clip
