@@ -16,37 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "i2v/io/safetensors_header.h"
+
 namespace i2v::io {
 
-// Every dtype the format defines.
-enum class StDType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL, F8_E4M3, F8_E5M2 };
-
-std::string to_string(StDType t);           // "F32", ...
-StDType st_dtype_from_string(const std::string& s);  // throws FormatError on unknown names
-size_t element_size(StDType t);
 // The libtorch dtype a tensor of this type loads as by default (F8 types have no libtorch 1.13
 // equivalent: they load as Float unless another dtype is requested).
 at::ScalarType default_scalar_type(StDType t);
-StDType st_dtype_of(at::ScalarType t);      // throws ConfigError for types the format lacks
-
-struct TensorInfo {
-  std::string name;
-  StDType dtype;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // byte offsets relative to the data block
-  uint64_t end = 0;
-  int64_t numel() const;
-};
-
-// Parses and validates a header (the JSON text only, without the 8-byte length) against a data
-// block of `data_size` bytes. Rejects invalid JSON, unknown dtypes, shape/byte-size mismatches,
-// out-of-range or overlapping offsets. Exposed for the fuzzer and for tests.
-struct Header {
-  std::vector<TensorInfo> tensors;            // sorted by begin offset
-  std::map<std::string, std::string> metadata;  // the "__metadata__" block
-};
-Header parse_header(const char* json, size_t json_size, uint64_t data_size,
-                    const std::string& source_name);
+StDType st_dtype_of(at::ScalarType t);  // throws ConfigError for types the format lacks
 
 // An open, memory-mapped safetensors file. Tensors it returns may alias the mapping and keep it
 // alive (the mapping is private copy-on-write, so writing to them never touches the file).
