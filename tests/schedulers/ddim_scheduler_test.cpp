@@ -13,8 +13,7 @@ namespace {
 using weights::DDIMSchedulerConfig;
 
 DDIMSchedulerConfig golden_config() {
-  return DDIMSchedulerConfig::load(test::golden_pipeline() / "scheduler" /
-                                   "scheduler_config.json");
+  return DDIMSchedulerConfig::load(test::golden_pipeline() / "scheduler" / "scheduler_config.json");
 }
 
 std::vector<int64_t> to_vector(const at::Tensor& t) {
@@ -27,10 +26,12 @@ double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
 }
 
 TEST(DDIMScheduler, TablesEqualTheReference) {
-  auto golden = io::load_safetensors(test::golden_dir() / "golden/units/ddim_scheduler.safetensors");
+  auto golden =
+      io::load_safetensors(test::golden_dir() / "golden/units/ddim_scheduler.safetensors");
   DDIMScheduler s(golden_config());
-  EXPECT_LE(max_abs_diff(DDIMScheduler::betas_for_alpha_bar(1000), golden.at("betas_squaredcos_raw")),
-            1e-7);
+  EXPECT_LE(
+      max_abs_diff(DDIMScheduler::betas_for_alpha_bar(1000), golden.at("betas_squaredcos_raw")),
+      1e-7);
   EXPECT_LE(max_abs_diff(s.betas(), golden.at("betas")), 1e-6);
   EXPECT_LE(max_abs_diff(s.alphas_cumprod(), golden.at("alphas_cumprod")), 1e-6);
   EXPECT_EQ(s.alphas_cumprod()[-1].item<float>(), 0.0f);  // zero terminal SNR
@@ -41,7 +42,8 @@ TEST(DDIMScheduler, TablesEqualTheReference) {
 }
 
 TEST(DDIMScheduler, SingleStepsEqualTheReference) {
-  auto golden = io::load_safetensors(test::golden_dir() / "golden/units/ddim_scheduler.safetensors");
+  auto golden =
+      io::load_safetensors(test::golden_dir() / "golden/units/ddim_scheduler.safetensors");
   DDIMScheduler s(golden_config());
   s.set_timesteps(4);
   for (int i = 0; i < 4; ++i) {
@@ -65,7 +67,9 @@ TEST(DDIMScheduler, PipelineRunStepsEqualTheReference) {
     at::Tensor latents = run.at(p + "latents");  // (B, C, F, h, w)
     int64_t B = latents.size(0), C = latents.size(1), F = latents.size(2);
     int64_t h = latents.size(3), w = latents.size(4);
-    auto frames = [&](const at::Tensor& x) { return x.permute({0, 2, 1, 3, 4}).reshape({B * F, C, h, w}); };
+    auto frames = [&](const at::Tensor& x) {
+      return x.permute({0, 2, 1, 3, 4}).reshape({B * F, C, h, w});
+    };
     int64_t t = run.at(p + "timestep").item<int64_t>();
     EXPECT_EQ(t, s.timesteps()[static_cast<size_t>(i)]);
     auto out = s.step(frames(run.at(p + "noise_pred")), t, frames(latents));
@@ -81,7 +85,8 @@ TEST(DDIMScheduler, SpacingsAndScheduleVariants) {
   EXPECT_NEAR(lin.betas()[0].item<float>(), 1e-4, 1e-9);
   EXPECT_NEAR(lin.betas()[-1].item<float>(), 0.02, 1e-7);
   lin.set_timesteps(10);
-  EXPECT_EQ(lin.timesteps(), (std::vector<int64_t>{900, 800, 700, 600, 500, 400, 300, 200, 100, 0}));
+  EXPECT_EQ(lin.timesteps(),
+            (std::vector<int64_t>{900, 800, 700, 600, 500, 400, 300, 200, 100, 0}));
   c.timestep_spacing = "trailing";
   DDIMScheduler trailing(c);
   trailing.set_timesteps(10);

@@ -15,10 +15,18 @@ fs::path shared_dir() {
   if (const char* env = std::getenv("I2V_SHARED_DIR")) return env;
   return I2V_SHARED_DIR;
 }
-fs::path golden_dir() { return shared_dir() / "golden"; }
-fs::path golden_pipeline() { return golden_dir() / "pipeline"; }
-fs::path test_data_dir() { return I2V_TEST_DATA_DIR; }
-fs::path i2v_binary() { return I2V_BINARY; }
+fs::path golden_dir() {
+  return shared_dir() / "golden";
+}
+fs::path golden_pipeline() {
+  return golden_dir() / "pipeline";
+}
+fs::path test_data_dir() {
+  return I2V_TEST_DATA_DIR;
+}
+fs::path i2v_binary() {
+  return I2V_BINARY;
+}
 
 TempDir::TempDir() {
   std::random_device rd;

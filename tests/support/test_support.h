@@ -8,10 +8,10 @@ namespace i2v::test {
 
 // ../shared (golden/, data/) as configured at build time; overridable with I2V_SHARED_DIR.
 std::filesystem::path shared_dir();
-std::filesystem::path golden_dir();        // shared_dir()/golden
-std::filesystem::path golden_pipeline();   // shared_dir()/golden/pipeline
-std::filesystem::path test_data_dir();     // tests/data
-std::filesystem::path i2v_binary();        // the built `i2v` executable
+std::filesystem::path golden_dir();       // shared_dir()/golden
+std::filesystem::path golden_pipeline();  // shared_dir()/golden/pipeline
+std::filesystem::path test_data_dir();    // tests/data
+std::filesystem::path i2v_binary();       // the built `i2v` executable
 
 // A fresh empty folder under the system temp dir, removed when the object dies.
 class TempDir {

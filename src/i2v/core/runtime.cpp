@@ -6,8 +6,8 @@
 
 #include <fstream>
 
-#include <ATen/Parallel.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 #include <thread>
 
@@ -18,7 +18,9 @@
 
 namespace i2v {
 
-std::string version() { return I2V_VERSION; }
+std::string version() {
+  return I2V_VERSION;
+}
 
 std::string torch_version() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +

@@ -19,35 +19,57 @@ namespace fs = std::filesystem;
 
 at::ScalarType default_scalar_type(StDType t) {
   switch (t) {
-    case StDType::F64: return at::kDouble;
-    case StDType::F32: return at::kFloat;
-    case StDType::F16: return at::kHalf;
-    case StDType::BF16: return at::kBFloat16;
-    case StDType::I64: return at::kLong;
-    case StDType::I32: return at::kInt;
-    case StDType::I16: return at::kShort;
-    case StDType::I8: return at::kChar;
-    case StDType::U8: return at::kByte;
-    case StDType::BOOL: return at::kBool;
+    case StDType::F64:
+      return at::kDouble;
+    case StDType::F32:
+      return at::kFloat;
+    case StDType::F16:
+      return at::kHalf;
+    case StDType::BF16:
+      return at::kBFloat16;
+    case StDType::I64:
+      return at::kLong;
+    case StDType::I32:
+      return at::kInt;
+    case StDType::I16:
+      return at::kShort;
+    case StDType::I8:
+      return at::kChar;
+    case StDType::U8:
+      return at::kByte;
+    case StDType::BOOL:
+      return at::kBool;
     case StDType::F8_E4M3:
-    case StDType::F8_E5M2: return at::kFloat;
+    case StDType::F8_E5M2:
+      return at::kFloat;
   }
   return at::kFloat;
 }
 
 StDType st_dtype_of(at::ScalarType t) {
   switch (t) {
-    case at::kDouble: return StDType::F64;
-    case at::kFloat: return StDType::F32;
-    case at::kHalf: return StDType::F16;
-    case at::kBFloat16: return StDType::BF16;
-    case at::kLong: return StDType::I64;
-    case at::kInt: return StDType::I32;
-    case at::kShort: return StDType::I16;
-    case at::kChar: return StDType::I8;
-    case at::kByte: return StDType::U8;
-    case at::kBool: return StDType::BOOL;
-    default: throw ConfigError(std::string("safetensors cannot store dtype ") + c10::toString(t));
+    case at::kDouble:
+      return StDType::F64;
+    case at::kFloat:
+      return StDType::F32;
+    case at::kHalf:
+      return StDType::F16;
+    case at::kBFloat16:
+      return StDType::BF16;
+    case at::kLong:
+      return StDType::I64;
+    case at::kInt:
+      return StDType::I32;
+    case at::kShort:
+      return StDType::I16;
+    case at::kChar:
+      return StDType::I8;
+    case at::kByte:
+      return StDType::U8;
+    case at::kBool:
+      return StDType::BOOL;
+    default:
+      throw ConfigError(std::string("safetensors cannot store dtype ") + c10::toString(t));
   }
 }
 
@@ -59,17 +81,22 @@ float decode_f8_e4m3(uint8_t b) {
   int sign = b >> 7, exp = (b >> 3) & 0xF, man = b & 0x7;
   float v;
   if (exp == 0xF && man == 0x7) return std::nanf("");
-  if (exp == 0) v = std::ldexp(static_cast<float>(man), -9);  // subnormal: man/8 * 2^-6
-  else v = std::ldexp(1.0f + man / 8.0f, exp - 7);
+  if (exp == 0)
+    v = std::ldexp(static_cast<float>(man), -9);  // subnormal: man/8 * 2^-6
+  else
+    v = std::ldexp(1.0f + man / 8.0f, exp - 7);
   return sign ? -v : v;
 }
 
 float decode_f8_e5m2(uint8_t b) {
   int sign = b >> 7, exp = (b >> 2) & 0x1F, man = b & 0x3;
   float v;
-  if (exp == 0x1F) v = man ? std::nanf("") : INFINITY;
-  else if (exp == 0) v = std::ldexp(static_cast<float>(man), -16);  // man/4 * 2^-14
-  else v = std::ldexp(1.0f + man / 4.0f, exp - 15);
+  if (exp == 0x1F)
+    v = man ? std::nanf("") : INFINITY;
+  else if (exp == 0)
+    v = std::ldexp(static_cast<float>(man), -16);  // man/4 * 2^-14
+  else
+    v = std::ldexp(1.0f + man / 4.0f, exp - 15);
   return sign ? -v : v;
 }
 
@@ -82,7 +109,9 @@ at::Tensor decode_f8(const uint8_t* data, const TensorInfo& info) {
   return out;
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 }  // namespace
 
@@ -109,8 +138,9 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const fs::path& pat
   file->map_base_ = base;
   file->map_size_ = file->file_size_;
   uint64_t data_offset = 0;
-  file->header_ = parse_file_image(static_cast<const uint8_t*>(base), file->file_size_,
-                                   path.string(), &data_offset);  // ~SafetensorsFile unmaps on throw
+  file->header_ =
+      parse_file_image(static_cast<const uint8_t*>(base), file->file_size_, path.string(),
+                       &data_offset);  // ~SafetensorsFile unmaps on throw
   file->data_ = static_cast<const uint8_t*>(base) + data_offset;
   for (size_t i = 0; i < file->header_.tensors.size(); ++i) {
     file->index_[file->header_.tensors[i].name] = i;
@@ -143,8 +173,8 @@ at::Tensor SafetensorsFile::tensor(const std::string& name,
       // Zero copy: the tensor keeps this file (and so the mapping) alive.
       auto keep = new std::shared_ptr<const SafetensorsFile>(self_.lock());
       t = at::from_blob(
-          const_cast<uint8_t*>(bytes), info->shape,
-          [keep](void*) { delete keep; }, at::TensorOptions().dtype(stored));
+          const_cast<uint8_t*>(bytes), info->shape, [keep](void*) { delete keep; },
+          at::TensorOptions().dtype(stored));
     } else {
       t = at::empty(info->shape, at::TensorOptions().dtype(stored));
       std::memcpy(t.data_ptr(), bytes, info->end - info->begin);
@@ -195,7 +225,8 @@ SafetensorsWriter::SafetensorsWriter(const fs::path& path, std::vector<Entry> en
     }
     uint64_t bytes = element_size(e.dtype);
     for (int64_t d : e.shape) bytes *= static_cast<uint64_t>(d);
-    header[e.name] = {{"dtype", to_string(e.dtype)}, {"shape", e.shape},
+    header[e.name] = {{"dtype", to_string(e.dtype)},
+                      {"shape", e.shape},
                       {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
@@ -248,8 +279,9 @@ void SafetensorsWriter::finish() {
   impl_->check(rc == 0, "close");
   std::error_code ec;
   fs::rename(impl_->tmp_path, impl_->path, ec);
-  if (ec) throw IoError("cannot move the finished file into place as " + impl_->path.string() +
-                        ": " + ec.message());
+  if (ec)
+    throw IoError("cannot move the finished file into place as " + impl_->path.string() + ": " +
+                  ec.message());
   impl_->finished = true;
 }
 

@@ -16,10 +16,10 @@ struct DTypeName {
   size_t size;
 };
 constexpr DTypeName kDTypes[] = {
-    {StDType::F64, "F64", 8},    {StDType::F32, "F32", 4},         {StDType::F16, "F16", 2},
-    {StDType::BF16, "BF16", 2},  {StDType::I64, "I64", 8},         {StDType::I32, "I32", 4},
-    {StDType::I16, "I16", 2},    {StDType::I8, "I8", 1},           {StDType::U8, "U8", 1},
-    {StDType::BOOL, "BOOL", 1},  {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
+    {StDType::F64, "F64", 8},   {StDType::F32, "F32", 4},         {StDType::F16, "F16", 2},
+    {StDType::BF16, "BF16", 2}, {StDType::I64, "I64", 8},         {StDType::I32, "I32", 4},
+    {StDType::I16, "I16", 2},   {StDType::I8, "I8", 1},           {StDType::U8, "U8", 1},
+    {StDType::BOOL, "BOOL", 1}, {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
 };
 
 [[noreturn]] void fail(const std::string& source, const std::string& what) {
@@ -77,7 +77,8 @@ Header parse_header(const char* json, size_t json_size, uint64_t data_size,
     if (name == "__metadata__") {
       if (!v.is_object()) fail(source, "__metadata__ is not a JSON object");
       for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) fail(source, "__metadata__ value '" + m.key() + "' is not a string");
+        if (!m.value().is_string())
+          fail(source, "__metadata__ value '" + m.key() + "' is not a string");
         header.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
@@ -86,7 +87,8 @@ Header parse_header(const char* json, size_t json_size, uint64_t data_size,
     auto dt = v.find("dtype");
     auto sh = v.find("shape");
     auto off = v.find("data_offsets");
-    if (dt == v.end() || !dt->is_string()) fail(source, "tensor '" + name + "' has no dtype string");
+    if (dt == v.end() || !dt->is_string())
+      fail(source, "tensor '" + name + "' has no dtype string");
     if (sh == v.end() || !sh->is_array()) fail(source, "tensor '" + name + "' has no shape array");
     if (off == v.end() || !off->is_array() || off->size() != 2) {
       fail(source, "tensor '" + name + "' needs data_offsets [begin, end]");
@@ -140,8 +142,8 @@ Header parse_header(const char* json, size_t json_size, uint64_t data_size,
     expected = t.end;
   }
   if (expected != data_size) {
-    fail(source, "the data block has " + std::to_string(data_size) + " bytes but the tensors cover " +
-                     std::to_string(expected));
+    fail(source, "the data block has " + std::to_string(data_size) +
+                     " bytes but the tensors cover " + std::to_string(expected));
   }
   return header;
 }
@@ -151,7 +153,8 @@ Header parse_file_image(const uint8_t* bytes, size_t size, const std::string& so
   if (size < 8) fail(source, "the file is shorter than the 8-byte header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];  // little-endian
-  if (n > kMaxHeaderBytes) fail(source, "header length " + std::to_string(n) + " is absurdly large");
+  if (n > kMaxHeaderBytes)
+    fail(source, "header length " + std::to_string(n) + " is absurdly large");
   if (n > size - 8) {
     fail(source, "header length " + std::to_string(n) + " runs beyond the end of the file (" +
                      std::to_string(size) + " bytes)");

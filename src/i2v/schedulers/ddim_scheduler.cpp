@@ -7,7 +7,9 @@
 namespace i2v::schedulers {
 namespace {
 
-at::Tensor scalar_f32(double v) { return at::scalar_tensor(v, at::kFloat); }
+at::Tensor scalar_f32(double v) {
+  return at::scalar_tensor(v, at::kFloat);
+}
 
 }  // namespace
 
@@ -52,8 +54,7 @@ DDIMScheduler::DDIMScheduler(weights::DDIMSchedulerConfig config) : config_(std:
   } else if (config_.beta_schedule == "linear") {
     betas_ = at::linspace(config_.beta_start, config_.beta_end, n, at::kFloat);
   } else if (config_.beta_schedule == "scaled_linear") {
-    betas_ = at::linspace(std::sqrt(config_.beta_start), std::sqrt(config_.beta_end), n,
-                          at::kFloat)
+    betas_ = at::linspace(std::sqrt(config_.beta_start), std::sqrt(config_.beta_end), n, at::kFloat)
                  .pow(2);
   } else if (config_.beta_schedule == "squaredcos_cap_v2") {
     betas_ = betas_for_alpha_bar(n);
@@ -157,8 +158,7 @@ DDIMStepOutput DDIMScheduler::step(const at::Tensor& model_output, int64_t times
   }
 
   at::Tensor beta_prod_t_prev = 1 - alpha_prod_t_prev;
-  at::Tensor variance =
-      (beta_prod_t_prev / beta_prod_t) * (1 - alpha_prod_t / alpha_prod_t_prev);
+  at::Tensor variance = (beta_prod_t_prev / beta_prod_t) * (1 - alpha_prod_t / alpha_prod_t_prev);
   at::Tensor std_dev_t = eta * variance.pow(0.5);
 
   if (use_clipped_model_output) {

@@ -22,8 +22,8 @@ class DDIMScheduler {
   explicit DDIMScheduler(weights::DDIMSchedulerConfig config);
 
   const weights::DDIMSchedulerConfig& config() const { return config_; }
-  const at::Tensor& betas() const { return betas_; }                  // (T,) float32
-  const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }  // (T,) float32
+  const at::Tensor& betas() const { return betas_; }                              // (T,) float32
+  const at::Tensor& alphas_cumprod() const { return alphas_cumprod_; }            // (T,) float32
   const at::Tensor& final_alpha_cumprod() const { return final_alpha_cumprod_; }  // () float32
   double init_noise_sigma() const { return 1.0; }
 
