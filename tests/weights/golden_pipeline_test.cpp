@@ -34,6 +34,8 @@ TEST(GoldenPipeline, ResolvesWithAllComponents) {
   for (const char* c : {"scheduler", "tokenizer", "feature_extractor"})
     EXPECT_FALSE(dir.has_weights(c)) << c;
   EXPECT_THROW(dir.component_dir("safety_checker"), ConfigError);
+  // The index file itself is accepted for its folder.
+  EXPECT_EQ(ModelDir::open((golden_pipeline() / "model_index.json").string()).root(), dir.root());
 }
 
 TEST(GoldenPipeline, FindsPlainAndFp16FilesPerVariantPolicy) {

@@ -117,6 +117,7 @@ TEST(HfCache, UnknownRepoOrRevisionListsWhereItLooked) {
     EXPECT_NE(msg.find((tmp / "hub" / "models--someone--other-model").string()), std::string::npos)
         << msg;
     EXPECT_NE(msg.find("HF_HUB_CACHE"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("no local folder 'someone/other-model'"), std::string::npos) << msg;
   }
   try {
     ModelDir::open("ali-vilab/i2vgen-xl", "v2");

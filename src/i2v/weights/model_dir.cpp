@@ -25,6 +25,9 @@ ModelDir ModelDir::open(const std::string& model, const std::string& revision) {
   ModelDir dir;
   std::error_code ec;
   fs::path as_path(model);
+  // The model_index.json file itself names its folder.
+  if (as_path.filename() == kIndexName && is_file(as_path)) as_path = as_path.parent_path();
+  if (as_path.empty()) as_path = ".";
   if (fs::is_directory(as_path, ec)) {
     if (is_file(as_path / kIndexName)) {
       dir.root_ = fs::absolute(as_path, ec);
@@ -52,7 +55,12 @@ ModelDir ModelDir::open(const std::string& model, const std::string& revision) {
   } else if (is_repo_id(model)) {
     std::string why;
     fs::path cache = hub_cache_dir(&why);
-    CachedSnapshot snap = find_cached_snapshot(cache, model, revision);
+    CachedSnapshot snap;
+    try {
+      snap = find_cached_snapshot(cache, model, revision);
+    } catch (const IoError& e) {
+      throw IoError(std::string(e.what()) + "; there is no local folder '" + model + "' either");
+    }
     if (!is_file(snap.folder / kIndexName))
       throw IoError("model '" + model + "' in the Hugging Face cache (" + snap.folder.string() +
                     ") has no " + kIndexName +
