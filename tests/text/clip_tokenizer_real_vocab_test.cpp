@@ -90,6 +90,8 @@ TEST_F(RealVocab, TruncationKeepsBosPrefixAndEos) {
   EXPECT_EQ(t.input_ids.back(), 49407);
   EXPECT_TRUE(std::equal(body.begin(), body.begin() + 75, t.input_ids.begin() + 1));
   EXPECT_EQ(std::count(t.attention_mask.begin(), t.attention_mask.end(), 1), 77);
+  EXPECT_EQ(t.truncated_tokens, static_cast<int64_t>(body.size()) - 75);
+  EXPECT_EQ(tok()("a cat").truncated_tokens, 0);
   // Exactly 75 body tokens fit; 76 are cut to 75.
   const TokenizedText short_len = tok()(text, {10, true, true});
   EXPECT_EQ(short_len.input_ids.size(), 10u);
@@ -158,6 +160,12 @@ TEST_F(RealVocab, TensorForThePipeline) {
   EXPECT_EQ(ids.sizes(), (std::vector<int64_t>{2, 77}));
   EXPECT_EQ(ids[1][5].item<int64_t>(), 2368);
   EXPECT_EQ(ids[0][1].item<int64_t>(), 49407);
+  const TokenizedBatch b = tok().batch({"a photo of a cat", ""}, 8);
+  EXPECT_EQ(b.input_ids.sizes(), (std::vector<int64_t>{2, 8}));
+  EXPECT_TRUE(at::equal(
+      b.attention_mask,
+      at::tensor({1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0}, at::kLong).view({2, 8})));
+  EXPECT_EQ(b.input_ids[0][7].item<int64_t>(), 49407);
 }
 
 TEST(ClipBpeFolder, VocabAndMergesOnlyUseClipDefaults) {

@@ -258,9 +258,11 @@ TokenizedText ClipTokenizer::operator()(const std::string& text,
                       std::to_string(max_length));
   std::vector<int64_t> ids = encode(text);
   // truncation=True on one sequence: drop ids from the end so that BOS + ids + EOS fits.
-  if (options.truncate && static_cast<int64_t>(ids.size()) > max_length - 2)
-    ids.resize(static_cast<size_t>(max_length - 2));
   TokenizedText out;
+  if (options.truncate && static_cast<int64_t>(ids.size()) > max_length - 2) {
+    out.truncated_tokens = static_cast<int64_t>(ids.size()) - (max_length - 2);
+    ids.resize(static_cast<size_t>(max_length - 2));
+  }
   out.input_ids.reserve(std::max<size_t>(ids.size() + 2, max_length));
   out.input_ids.push_back(bos_id_);
   out.input_ids.insert(out.input_ids.end(), ids.begin(), ids.end());
@@ -275,16 +277,27 @@ TokenizedText ClipTokenizer::operator()(const std::string& text,
   return out;
 }
 
+TokenizedBatch ClipTokenizer::batch(const std::vector<std::string>& texts,
+                                    std::optional<int64_t> max_length, at::Device device) const {
+  const int64_t length = max_length.value_or(model_max_length_);
+  const auto n = static_cast<int64_t>(texts.size());
+  at::Tensor ids = at::empty({n, length}, at::kLong);
+  at::Tensor mask = at::empty({n, length}, at::kLong);
+  auto ids_acc = ids.accessor<int64_t, 2>();
+  auto mask_acc = mask.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < n; ++i) {
+    const TokenizedText t = (*this)(texts[i], {length, true, true});
+    for (int64_t j = 0; j < length; ++j) {
+      ids_acc[i][j] = t.input_ids[j];
+      mask_acc[i][j] = t.attention_mask[j];
+    }
+  }
+  return {ids.to(device), mask.to(device)};
+}
+
 at::Tensor ClipTokenizer::input_ids_tensor(const std::vector<std::string>& texts,
                                            at::Device device) const {
-  const int64_t length = model_max_length_;
-  at::Tensor ids = at::empty({static_cast<int64_t>(texts.size()), length}, at::kLong);
-  auto acc = ids.accessor<int64_t, 2>();
-  for (size_t i = 0; i < texts.size(); ++i) {
-    const TokenizedText t = (*this)(texts[i]);
-    for (int64_t j = 0; j < length; ++j) acc[i][j] = t.input_ids[j];
-  }
-  return ids.to(device);
+  return batch(texts, std::nullopt, device).input_ids;
 }
 
 bool ClipTokenizer::is_special_id(int64_t id) const {

@@ -11,6 +11,12 @@
 //      stays last); with padding, pad ids fill up to max_length (attention mask 0).
 // Input strings are UTF-8; invalid bytes become U+FFFD, which the cleanup then drops (what Python
 // would give for `bytes.decode("utf-8", errors="replace")`).
+//
+// Why the BasicTokenizer path and not ftfy: CLIPTokenizer uses ftfy.fix_text + whitespace_clean
+// when ftfy is importable, else BasicTokenizer. The goldens were made without ftfy (golden
+// README, deviation 2; the unit's metadata says so too), so that is the path reproduced here. For
+// ordinary text both give the same ids; they differ on mojibake, HTML entities and some
+// compatibility characters that ftfy would repair.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -30,6 +36,12 @@ namespace i2v::text {
 struct TokenizedText {
   std::vector<int64_t> input_ids;
   std::vector<int64_t> attention_mask;  // 1 for real tokens (BOS/EOS included), 0 for padding
+  int64_t truncated_tokens = 0;         // ids cut by truncation (the pipeline warns about them)
+};
+
+struct TokenizedBatch {
+  at::Tensor input_ids;       // int64 (N, max_length)
+  at::Tensor attention_mask;  // int64 (N, max_length)
 };
 
 struct TokenizeOptions {
@@ -51,7 +63,11 @@ class ClipTokenizer {
 
   // tokenizer(text, padding="max_length", max_length=..., truncation=True) by default.
   TokenizedText operator()(const std::string& text, const TokenizeOptions& options = {}) const;
-  // The pipeline's call for a batch: input_ids as an int64 (N, max_length) tensor on `device`.
+  // The pipeline's call for a batch (padding to max_length and truncation), as tensors on `device`.
+  TokenizedBatch batch(const std::vector<std::string>& texts,
+                       std::optional<int64_t> max_length = std::nullopt,
+                       at::Device device = at::kCPU) const;
+  // batch(texts).input_ids: int64 (N, model_max_length).
   at::Tensor input_ids_tensor(const std::vector<std::string>& texts,
                               at::Device device = at::kCPU) const;
 
