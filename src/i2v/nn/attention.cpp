@@ -1,0 +1,68 @@
+#include "i2v/nn/attention.h"
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cmath>
+
+#include "i2v/nn/placeholder.h"
+
+namespace i2v::nn {
+
+at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              double scale) {
+#if TORCH_VERSION_MAJOR >= 2
+  const double default_scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  if (std::abs(scale - default_scale) <= 1e-12 * default_scale) {
+    return at::scaled_dot_product_attention(q, k, v);
+  }
+#endif
+  // Explicit path (libtorch 1.13): bmm-based; never baddbmm with beta = 0, which can read an
+  // uninitialised output buffer there.
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
+  at::Tensor probs = at::softmax(scores.to(at::kFloat).mul_(scale), -1).to(q.scalar_type());
+  return at::matmul(probs, v);
+}
+
+AttentionImpl::AttentionImpl(const AttentionOptions& o) : options(o) {
+  const int64_t inner = o.heads * o.dim_head;
+  const int64_t kv_dim = o.cross_attention_dim > 0 ? o.cross_attention_dim : o.query_dim;
+  to_q = register_module(
+      "to_q", torch::nn::Linear(torch::nn::LinearOptions(o.query_dim, inner).bias(o.bias)));
+  to_k = register_module("to_k",
+                         torch::nn::Linear(torch::nn::LinearOptions(kv_dim, inner).bias(o.bias)));
+  to_v = register_module("to_v",
+                         torch::nn::Linear(torch::nn::LinearOptions(kv_dim, inner).bias(o.bias)));
+  out_proj_ = torch::nn::Linear(torch::nn::LinearOptions(inner, o.query_dim).bias(o.out_bias));
+  to_out = register_module("to_out", torch::nn::ModuleList(out_proj_, Placeholder()));
+  if (o.norm_num_groups > 0) {
+    group_norm = register_module("group_norm",
+                                 GroupNorm32(o.norm_num_groups, o.query_dim, o.norm_eps, true));
+  }
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& context) {
+  const bool spatial = input.dim() == 4;
+  const int64_t n = input.size(0);
+  at::Tensor x = input;
+  if (spatial) x = input.flatten(2).transpose(1, 2);  // (N, HW, C)
+  if (group_norm) x = group_norm->forward(x.transpose(1, 2)).transpose(1, 2);
+  const at::Tensor& kv = context.defined() ? context : x;
+
+  const int64_t h = options.heads, d = options.dim_head;
+  auto split_heads = [&](const at::Tensor& t) {
+    return t.view({n, -1, h, d}).transpose(1, 2);  // (N, H, L, d)
+  };
+  at::Tensor q = split_heads(to_q->forward(x));
+  at::Tensor k = split_heads(to_k->forward(kv));
+  at::Tensor v = split_heads(to_v->forward(kv));
+  at::Tensor o = scaled_dot_product(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)));
+  o = o.transpose(1, 2).reshape({n, -1, h * d});
+  o = out_proj_->forward(o);
+  if (spatial) o = o.transpose(1, 2).reshape(input.sizes());
+  if (options.residual_connection) o = o + input;
+  if (options.rescale_output_factor != 1.0) o = o / options.rescale_output_factor;
+  return o;
+}
+
+}  // namespace i2v::nn

@@ -1,0 +1,50 @@
+// diffusers' Attention (AttnProcessor2_0 semantics): q/k/v projections, multi-head scaled
+// dot-product attention, output projection; optional GroupNorm on the input and a residual (the
+// VAE's mid-block form). Names: to_q, to_k, to_v, to_out.0, group_norm.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "i2v/nn/norm.h"
+
+namespace i2v::nn {
+
+struct AttentionOptions {
+  int64_t query_dim = 0;
+  int64_t cross_attention_dim = 0;  // 0: self-attention (keys/values from the query input)
+  int64_t heads = 8;
+  int64_t dim_head = 64;
+  bool bias = false;  // on to_q, to_k, to_v
+  bool out_bias = true;
+  int64_t norm_num_groups = 0;  // > 0: "group_norm" is applied to the input first (VAE)
+  double norm_eps = 1e-5;
+  bool residual_connection = false;
+  double rescale_output_factor = 1.0;
+};
+
+// softmax(q k^T * scale) v for q (N, H, Lq, d), k/v (N, H, Lk, d). The softmax runs in float32;
+// the result has q's dtype. Uses the fused kernel where libtorch has one (2.x).
+at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              double scale);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const AttentionOptions& options);
+  // x: (N, L, C) or (N, C, H, W) (flattened to (N, HW, C) and restored). context: (N, Lk, Cc) or
+  // undefined for self-attention.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
+
+  AttentionOptions options;
+  torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
+  torch::nn::ModuleList to_out{nullptr};
+  GroupNorm32 group_norm{nullptr};
+
+ private:
+  torch::nn::Linear out_proj_{nullptr};
+};
+TORCH_MODULE(Attention);
+
+}  // namespace i2v::nn

@@ -1,0 +1,37 @@
+// diffusers' FeedForward: net.0 = GEGLU or GELU projection, net.1 = dropout, net.2 = Linear.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+
+namespace i2v::nn {
+
+// proj: Linear(dim_in, dim_out * (gated ? 2 : 1)); GEGLU: a * gelu(b) of the two halves.
+class GatedGeluImpl : public torch::nn::Module {
+ public:
+  GatedGeluImpl(int64_t dim_in, int64_t dim_out, bool gated);
+  at::Tensor forward(const at::Tensor& x);
+  torch::nn::Linear proj{nullptr};
+  bool gated;
+};
+TORCH_MODULE(GatedGelu);
+
+class FeedForwardImpl : public torch::nn::Module {
+ public:
+  // activation: "geglu" or "gelu" (exact erf GELU).
+  FeedForwardImpl(int64_t dim, int64_t dim_out = 0, int64_t mult = 4,
+                  const std::string& activation = "geglu");
+  at::Tensor forward(const at::Tensor& x);
+  torch::nn::ModuleList net{nullptr};
+
+ private:
+  GatedGelu act_{nullptr};
+  torch::nn::Linear out_{nullptr};
+};
+TORCH_MODULE(FeedForward);
+
+}  // namespace i2v::nn

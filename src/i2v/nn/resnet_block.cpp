@@ -1,0 +1,40 @@
+#include "i2v/nn/resnet_block.h"
+
+#include <ATen/ATen.h>
+
+namespace i2v::nn {
+
+ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels,
+                                     int64_t temb_channels, int64_t groups, double eps,
+                                     double scale)
+    : output_scale_factor(scale) {
+  using torch::nn::Conv2dOptions;
+  norm1 = register_module("norm1", GroupNorm32(groups, in_channels, eps));
+  conv1 = register_module(
+      "conv1", torch::nn::Conv2d(Conv2dOptions(in_channels, out_channels, 3).padding(1)));
+  if (temb_channels > 0) {
+    time_emb_proj =
+        register_module("time_emb_proj", torch::nn::Linear(temb_channels, out_channels));
+  }
+  norm2 = register_module("norm2", GroupNorm32(groups, out_channels, eps));
+  conv2 = register_module(
+      "conv2", torch::nn::Conv2d(Conv2dOptions(out_channels, out_channels, 3).padding(1)));
+  if (in_channels != out_channels) {
+    conv_shortcut = register_module("conv_shortcut",
+                                    torch::nn::Conv2d(Conv2dOptions(in_channels, out_channels, 1)));
+  }
+}
+
+at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& temb) {
+  at::Tensor h = conv1->forward(at::silu(norm1->forward(x)));
+  if (temb.defined() && time_emb_proj) {
+    h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
+  }
+  h = conv2->forward(at::silu(norm2->forward(h)));
+  at::Tensor shortcut = conv_shortcut ? conv_shortcut->forward(x) : x;
+  at::Tensor out = shortcut + h;
+  if (output_scale_factor != 1.0) out = out / output_scale_factor;
+  return out;
+}
+
+}  // namespace i2v::nn

@@ -1,0 +1,43 @@
+#include "i2v/nn/sampling.h"
+
+#include <ATen/ATen.h>
+
+namespace i2v::nn {
+
+Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels, int64_t pad)
+    : padding(pad) {
+  conv = register_module(
+      "conv", torch::nn::Conv2d(
+                  torch::nn::Conv2dOptions(channels, out_channels > 0 ? out_channels : channels, 3)
+                      .stride(2)
+                      .padding(pad)));
+}
+
+at::Tensor Downsample2DImpl::forward(const at::Tensor& x) {
+  if (padding == 0) return conv->forward(at::constant_pad_nd(x, {0, 1, 0, 1}, 0));
+  return conv->forward(x);
+}
+
+Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out_channels) {
+  conv = register_module(
+      "conv", torch::nn::Conv2d(
+                  torch::nn::Conv2dOptions(channels, out_channels > 0 ? out_channels : channels, 3)
+                      .padding(1)));
+}
+
+at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
+                                   const std::optional<std::vector<int64_t>>& output_size) {
+  // Nearest upsampling copies values, so running it in float32 for bf16 (as the reference does,
+  // for old kernels) changes nothing; do it in the input's dtype where supported.
+  at::Tensor in = x.scalar_type() == at::kBFloat16 ? x.to(at::kFloat) : x;
+  at::Tensor up;
+  if (output_size) {
+    up = at::upsample_nearest2d(in, *output_size);
+  } else {
+    up = at::upsample_nearest2d(in, {x.size(2) * 2, x.size(3) * 2});
+  }
+  if (up.scalar_type() != x.scalar_type()) up = up.to(x.scalar_type());
+  return conv->forward(up);
+}
+
+}  // namespace i2v::nn

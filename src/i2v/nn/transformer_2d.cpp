@@ -1,0 +1,47 @@
+#include "i2v/nn/transformer_2d.h"
+
+namespace i2v::nn {
+
+Transformer2DModelImpl::Transformer2DModelImpl(int64_t in_channels, int64_t heads, int64_t head_dim,
+                                               int64_t cross_attention_dim, int64_t norm_num_groups,
+                                               int64_t num_layers, bool linear)
+    : use_linear_projection(linear) {
+  const int64_t inner = heads * head_dim;
+  norm = register_module("norm", GroupNorm32(norm_num_groups, in_channels, 1e-6));
+  if (linear) {
+    proj_in_linear = register_module("proj_in", torch::nn::Linear(in_channels, inner));
+  } else {
+    proj_in_conv = register_module(
+        "proj_in", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, inner, 1)));
+  }
+  transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < num_layers; ++i) {
+    transformer_blocks->push_back(
+        BasicTransformerBlock(inner, heads, head_dim, cross_attention_dim, false, "geglu"));
+  }
+  if (linear) {
+    proj_out_linear = register_module("proj_out", torch::nn::Linear(inner, in_channels));
+  } else {
+    proj_out_conv = register_module(
+        "proj_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(inner, in_channels, 1)));
+  }
+}
+
+at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor& context) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  at::Tensor t = norm->forward(x);
+  if (!use_linear_projection) t = proj_in_conv->forward(t);
+  const int64_t inner = t.size(1);
+  t = t.permute({0, 2, 3, 1}).reshape({n, h * w, inner});
+  if (use_linear_projection) t = proj_in_linear->forward(t);
+  for (const auto& block : *transformer_blocks) {
+    t = block->as<BasicTransformerBlockImpl>()->forward(t, context);
+  }
+  if (use_linear_projection) t = proj_out_linear->forward(t);
+  const int64_t out_dim = t.size(2);
+  t = t.reshape({n, h, w, out_dim}).permute({0, 3, 1, 2}).contiguous();
+  if (!use_linear_projection) t = proj_out_conv->forward(t);
+  return t + x;
+}
+
+}  // namespace i2v::nn

@@ -1,0 +1,40 @@
+#include "i2v/nn/transformer_temporal.h"
+
+#include "i2v/core/error.h"
+
+namespace i2v::nn {
+
+TransformerTemporalModelImpl::TransformerTemporalModelImpl(
+    int64_t in_channels, int64_t heads, int64_t head_dim, int64_t norm_num_groups,
+    int64_t num_layers, bool double_self_attention, int64_t cross_attention_dim) {
+  const int64_t inner = heads * head_dim;
+  norm = register_module("norm", GroupNorm32(norm_num_groups, in_channels, 1e-6));
+  proj_in = register_module("proj_in", torch::nn::Linear(in_channels, inner));
+  transformer_blocks = register_module("transformer_blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < num_layers; ++i) {
+    transformer_blocks->push_back(BasicTransformerBlock(inner, heads, head_dim, cross_attention_dim,
+                                                        double_self_attention, "geglu"));
+  }
+  proj_out = register_module("proj_out", torch::nn::Linear(inner, in_channels));
+}
+
+at::Tensor TransformerTemporalModelImpl::forward(const at::Tensor& x, int64_t num_frames) {
+  const int64_t bf = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  if (num_frames < 1 || bf % num_frames != 0) {
+    throw ShapeError("temporal transformer: batch*frames " + std::to_string(bf) +
+                     " is not a multiple of num_frames " + std::to_string(num_frames));
+  }
+  const int64_t b = bf / num_frames;
+  at::Tensor t = x.reshape({b, num_frames, c, h, w}).permute({0, 2, 1, 3, 4});  // (B, C, F, H, W)
+  t = norm->forward(t);
+  t = t.permute({0, 3, 4, 2, 1}).reshape({b * h * w, num_frames, c});  // sequences over frames
+  t = proj_in->forward(t);
+  for (const auto& block : *transformer_blocks) {
+    t = block->as<BasicTransformerBlockImpl>()->forward(t);
+  }
+  t = proj_out->forward(t);
+  t = t.reshape({b, h, w, num_frames, c}).permute({0, 3, 4, 1, 2}).reshape({bf, c, h, w});
+  return t + x;
+}
+
+}  // namespace i2v::nn
