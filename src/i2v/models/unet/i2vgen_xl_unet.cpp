@@ -1,0 +1,192 @@
+#include "i2v/models/unet/i2vgen_xl_unet.h"
+
+#include <ATen/ATen.h>
+
+#include "i2v/core/error.h"
+
+namespace i2v::unet {
+namespace {
+
+std::string shape_str(const at::Tensor& t) {
+  std::string s = "(";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + ")";
+}
+
+}  // namespace
+
+I2VGenXLUNetImpl::I2VGenXLUNetImpl(const UNetConfig& c) : config_(c) {
+  const int64_t c0 = c.block_out_channels.front();
+  const int64_t temb = c.time_embed_dim();
+  const int64_t cin = c.in_channels;
+  time_embedding = register_module("time_embedding", Mlp(c0, temb, temb, true));
+  fps_embedding = register_module("fps_embedding", Mlp(c0, temb, temb, false));
+  context_embedding = register_module(
+      "context_embedding", Mlp(c.cross_attention_dim, temb, c.cross_attention_dim * cin, false));
+  image_latents_proj_in = register_module("image_latents_proj_in", ImageLatentsProjIn(cin));
+  image_latents_temporal_encoder =
+      register_module("image_latents_temporal_encoder", TemporalEncoder(cin, 2, cin));
+  image_latents_context_embedding = register_module(
+      "image_latents_context_embedding", ImageLatentsContextEmbedding(cin, c.cross_attention_dim));
+  conv_in = register_module("conv_in",
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(cin * 2, c0, 3).padding(1)));
+  transformer_in = register_module(
+      "transformer_in", nn::TransformerTemporalModel(c0, 8, c.head_size(), c.norm_num_groups));
+
+  BlockSettings s{temb, c.norm_num_groups, c.head_size(), c.cross_attention_dim, c.layers_per_block,
+                  true};
+  const size_t n = c.block_out_channels.size();
+  auto downs = register_module("down_blocks", torch::nn::ModuleList());
+  int64_t out = c0;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t in = out;
+    out = c.block_out_channels[i];
+    s.cross_attention = c.down_block_types[i] == "CrossAttnDownBlock3D";
+    down_blocks.emplace_back(in, out, s, /*add_downsample=*/i + 1 < n);
+    downs->push_back(down_blocks.back());
+  }
+  BlockSettings mid = s;
+  mid.num_layers = 1;
+  mid_block = register_module("mid_block", MidBlock3D(c.block_out_channels.back(), mid));
+
+  auto ups = register_module("up_blocks", torch::nn::ModuleList());
+  std::vector<int64_t> rev(c.block_out_channels.rbegin(), c.block_out_channels.rend());
+  out = rev.front();
+  BlockSettings up = s;
+  up.num_layers = c.layers_per_block + 1;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t prev = out;
+    out = rev[i];
+    const int64_t in = rev[std::min(i + 1, n - 1)];
+    up.cross_attention = c.up_block_types[i] == "CrossAttnUpBlock3D";
+    up_blocks.emplace_back(in, prev, out, up, /*add_upsample=*/i + 1 < n);
+    ups->push_back(up_blocks.back());
+  }
+  conv_norm_out = register_module("conv_norm_out", nn::GroupNorm32(c.norm_num_groups, c0, 1e-5));
+  conv_out = register_module(
+      "conv_out", torch::nn::Conv2d(torch::nn::Conv2dOptions(c0, c.out_channels, 3).padding(1)));
+}
+
+void I2VGenXLUNetImpl::check_inputs(const UNetInputs& in) const {
+  auto fail = [](const std::string& what) { throw ShapeError("UNet input: " + what); };
+  if (!in.sample.defined() || in.sample.dim() != 5 || in.sample.size(1) != config_.in_channels) {
+    fail("sample must be (B, " + std::to_string(config_.in_channels) + ", F, h, w), got " +
+         (in.sample.defined() ? shape_str(in.sample) : "nothing"));
+  }
+  if (!in.image_latents.defined() || in.image_latents.sizes() != in.sample.sizes()) {
+    fail("image_latents must have the sample's shape " + shape_str(in.sample));
+  }
+  const int64_t b = in.sample.size(0);
+  if (!in.encoder_hidden_states.defined() || in.encoder_hidden_states.dim() != 3 ||
+      in.encoder_hidden_states.size(0) != b ||
+      in.encoder_hidden_states.size(2) != config_.cross_attention_dim) {
+    fail("encoder_hidden_states must be (B, L, " + std::to_string(config_.cross_attention_dim) +
+         ")");
+  }
+  if (!in.image_embeddings.defined() || in.image_embeddings.dim() != 3 ||
+      in.image_embeddings.size(0) != b ||
+      in.image_embeddings.size(2) != config_.cross_attention_dim) {
+    fail("image_embeddings must be (B, 1, " + std::to_string(config_.cross_attention_dim) + ")");
+  }
+  if (!in.fps.defined() || in.fps.numel() != b) fail("fps must have one value per batch item");
+  if (!in.timestep.defined() || (in.timestep.numel() != 1 && in.timestep.numel() != b)) {
+    fail("timestep must be a scalar or one value per batch item");
+  }
+}
+
+at::Tensor I2VGenXLUNetImpl::time_embedding_of(const at::Tensor& timestep, const at::Tensor& fps,
+                                               int64_t batch, int64_t num_frames,
+                                               at::ScalarType dtype, const UNetTrace& trace) {
+  const int64_t c0 = config_.block_out_channels.front();
+  at::Tensor t = timestep.reshape({-1}).expand({batch});
+  at::Tensor t_proj = timestep_projection(t, c0);
+  at::Tensor fps_proj = timestep_projection(fps.reshape({-1}), c0);
+  if (trace) {
+    trace("time_proj.call0.out", t_proj);
+    trace("time_proj.call1.out", fps_proj);
+  }
+  at::Tensor t_emb = time_embedding->forward(t_proj.to(dtype));
+  at::Tensor fps_emb = fps_embedding->forward(fps_proj.to(dtype));
+  if (trace) {
+    trace("time_embedding.out", t_emb);
+    trace("fps_embedding.out", fps_emb);
+  }
+  return (t_emb + fps_emb).repeat_interleave(num_frames, 0);
+}
+
+at::Tensor I2VGenXLUNetImpl::context_of(const UNetInputs& in, const UNetTrace& trace) {
+  const int64_t num_frames = in.sample.size(2);
+  // Image-latent tokens from the first frame: (B, X, 8, 8) -> (B, 64, X).
+  at::Tensor first = in.image_latents.select(2, 0);
+  at::Tensor latent_tokens = image_latents_context_embedding->forward(first);
+  if (trace) trace("image_latents_context_embedding.out", latent_tokens);
+  const int64_t b = latent_tokens.size(0), x = latent_tokens.size(1);
+  latent_tokens = latent_tokens.permute({0, 2, 3, 1}).reshape({b, -1, x});
+  // CLIP image tokens: (B, 1, X) -> (B, in_channels, X).
+  at::Tensor image_tokens = context_embedding->forward(in.image_embeddings);
+  if (trace) trace("context_embedding.out", image_tokens);
+  image_tokens = image_tokens.view({-1, config_.in_channels, config_.cross_attention_dim});
+  at::Tensor context =
+      at::cat({in.encoder_hidden_states, latent_tokens.to(in.encoder_hidden_states.scalar_type()),
+               image_tokens.to(in.encoder_hidden_states.scalar_type())},
+              1);
+  return context.repeat_interleave(num_frames, 0);
+}
+
+at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trace) {
+  check_inputs(in);
+  const int64_t b = in.sample.size(0), c = in.sample.size(1), f = in.sample.size(2);
+  const int64_t h = in.sample.size(3), w = in.sample.size(4);
+  const at::ScalarType dtype = in.sample.scalar_type();
+
+  at::Tensor emb = time_embedding_of(in.timestep, in.fps, b, f, dtype, trace);
+  at::Tensor context = context_of(in, trace);
+  if (trace) trace("down_blocks.0.in.temb", emb);
+  if (trace) trace("down_blocks.0.in.encoder_hidden_states", context);
+
+  // Image latents: per-frame convs, then attention over frames at each position.
+  at::Tensor lat = in.image_latents.permute({0, 2, 1, 3, 4}).reshape({b * f, c, h, w});
+  lat = image_latents_proj_in->forward(lat);
+  if (trace) trace("image_latents_proj_in.out", lat);
+  lat = lat.reshape({b, f, c, h, w}).permute({0, 3, 4, 1, 2}).reshape({b * h * w, f, c});
+  lat = image_latents_temporal_encoder->forward(lat);
+  if (trace) trace("image_latents_temporal_encoder.out", lat);
+  lat = lat.reshape({b, h, w, f, c}).permute({0, 4, 3, 1, 2});  // (B, C, F, h, w)
+
+  at::Tensor x =
+      at::cat({in.sample, lat}, 1).permute({0, 2, 1, 3, 4}).reshape({b * f, 2 * c, h, w});
+  x = conv_in->forward(x);
+  if (trace) trace("conv_in.out", x);
+  x = transformer_in->forward(x, f);
+  if (trace) trace("transformer_in.out.0", x);
+
+  std::vector<at::Tensor> skips{x};
+  for (size_t i = 0; i < down_blocks.size(); ++i) {
+    x = down_blocks[i]->forward(x, emb, context, f, skips);
+    if (trace) trace("down_blocks." + std::to_string(i) + ".out.0", x);
+  }
+  x = mid_block->forward(x, emb, context, f);
+  if (trace) trace("mid_block.out", x);
+
+  // Sizes that are not a multiple of the overall upsampling factor make each upsampler resize to
+  // the next skip's exact size instead of doubling.
+  const int64_t factor = int64_t{1} << (up_blocks.size() - 1);
+  const bool explicit_size = h % factor != 0 || w % factor != 0;
+  for (size_t i = 0; i < up_blocks.size(); ++i) {
+    const bool last = i + 1 == up_blocks.size();
+    std::optional<std::vector<int64_t>> size;
+    if (!last && explicit_size) {
+      const at::Tensor& next = skips[skips.size() - up_blocks[i]->num_layers() - 1];
+      size = std::vector<int64_t>{next.size(2), next.size(3)};
+    }
+    x = up_blocks[i]->forward(x, emb, context, f, skips, size);
+    if (trace) trace("up_blocks." + std::to_string(i) + ".out", x);
+  }
+  x = conv_norm_out->forward(x);
+  if (trace) trace("conv_norm_out.out", x);
+  x = conv_out->forward(at::silu(x));
+  if (trace) trace("conv_out.out", x);
+  return x.reshape({b, f, -1, h, w}).permute({0, 2, 1, 3, 4});
+}
+
+}  // namespace i2v::unet
