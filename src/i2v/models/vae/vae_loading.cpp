@@ -1,5 +1,7 @@
 #include "i2v/models/vae/vae_loading.h"
 
+#include "i2v/models/vae/legacy_attention_names.h"
+
 namespace i2v::vae {
 
 namespace fs = std::filesystem;
@@ -22,7 +24,10 @@ AutoencoderKL load_autoencoder_kl(const VaeConfig& config, const weights::StateD
   weights::LoadOptions lo;
   lo.dtype = options.dtype;
   lo.zero_copy = options.zero_copy;
-  weights::load_state_dict_strict(*model, weights, component, lo);
+  if (has_legacy_attention_names(weights))
+    load_with_legacy_attention_names(*model, weights, component, lo);
+  else
+    weights::load_state_dict_strict(*model, weights, component, lo);
   model->eval();
   return model;
 }

@@ -2,7 +2,8 @@
 // diffusion_pytorch_model[.fp16].safetensors, e.g. <pipeline>/vae), a pipeline folder, or an
 // already open StateDict, with a strict load: every parameter must be in the files with its exact
 // shape and nothing else may be there (ShapeError listing all problems otherwise, e.g. when the
-// config does not match the weights).
+// config does not match the weights). Files with the old attention names (query/key/value/
+// proj_attn, possibly as [C, C, 1, 1]) are accepted, as diffusers does (legacy_attention_names.h).
 #pragma once
 
 #include <ATen/ATen.h>
