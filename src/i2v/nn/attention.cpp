@@ -1,29 +1,15 @@
 #include "i2v/nn/attention.h"
 
 #include <ATen/ATen.h>
-#include <torch/version.h>
 
 #include <cmath>
+#include <string>
 
+#include "i2v/core/error.h"
 #include "i2v/nn/placeholder.h"
+#include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
-
-at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                              double scale) {
-#if TORCH_VERSION_MAJOR >= 2
-  const double default_scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  if (std::abs(scale - default_scale) <= 1e-12 * default_scale) {
-    return at::scaled_dot_product_attention(q, k, v);
-  }
-#endif
-  // Explicit path (libtorch 1.13): bmm-based; never baddbmm with beta = 0, which can read an
-  // uninitialised output buffer there.
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
-  at::Tensor probs = at::softmax(scores.to(at::kFloat).mul_(scale), -1).to(q.scalar_type());
-  return at::matmul(probs, v);
-}
-
 AttentionImpl::AttentionImpl(const AttentionOptions& o) : options(o) {
   const int64_t inner = o.heads * o.dim_head;
   const int64_t kv_dim = o.cross_attention_dim > 0 ? o.cross_attention_dim : o.query_dim;
@@ -41,7 +27,23 @@ AttentionImpl::AttentionImpl(const AttentionOptions& o) : options(o) {
   }
 }
 
+void AttentionImpl::check_shapes(const at::Tensor& input, const at::Tensor& context) const {
+  const int64_t c = options.query_dim;
+  const bool spatial = input.dim() == 4;
+  if (!input.defined() || (input.dim() != 3 && !spatial) || input.size(spatial ? 1 : 2) != c) {
+    throw ShapeError("attention: expected input (N, L, " + std::to_string(c) + ") or (N, " +
+                     std::to_string(c) + ", H, W), got " + shape_string(input));
+  }
+  if (!context.defined()) return;
+  const int64_t cc = options.cross_attention_dim > 0 ? options.cross_attention_dim : c;
+  if (context.dim() != 3 || context.size(0) != input.size(0) || context.size(2) != cc) {
+    throw ShapeError("attention: expected context (" + std::to_string(input.size(0)) + ", L, " +
+                     std::to_string(cc) + "), got " + shape_string(context));
+  }
+}
+
 at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& context) {
+  check_shapes(input, context);
   const bool spatial = input.dim() == 4;
   const int64_t n = input.size(0);
   at::Tensor x = input;

@@ -9,6 +9,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "i2v/nn/norm.h"
+#include "i2v/nn/scaled_dot_product.h"  // scaled_dot_product(q, k, v, scale)
 
 namespace i2v::nn {
 
@@ -25,16 +26,11 @@ struct AttentionOptions {
   double rescale_output_factor = 1.0;
 };
 
-// softmax(q k^T * scale) v for q (N, H, Lq, d), k/v (N, H, Lk, d). The softmax runs in float32;
-// the result has q's dtype. Uses the fused kernel where libtorch has one (2.x).
-at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                              double scale);
-
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const AttentionOptions& options);
   // x: (N, L, C) or (N, C, H, W) (flattened to (N, HW, C) and restored). context: (N, Lk, Cc) or
-  // undefined for self-attention.
+  // undefined for self-attention. Throws ShapeError when the shapes do not fit the layer.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
 
   AttentionOptions options;
@@ -43,6 +39,7 @@ class AttentionImpl : public torch::nn::Module {
   GroupNorm32 group_norm{nullptr};
 
  private:
+  void check_shapes(const at::Tensor& x, const at::Tensor& context) const;
   torch::nn::Linear out_proj_{nullptr};
 };
 TORCH_MODULE(Attention);

@@ -2,6 +2,11 @@
 
 #include <ATen/ATen.h>
 
+#include <string>
+
+#include "i2v/core/error.h"
+#include "i2v/nn/shape_check.h"
+
 namespace i2v::nn {
 namespace {
 
@@ -13,8 +18,10 @@ at::Tensor as_f32(const at::Tensor& t) {
 
 GroupNorm32Impl::GroupNorm32Impl(int64_t groups, int64_t c, double e, bool affine)
     : num_groups(groups), channels(c), eps(e) {
-  TORCH_CHECK(groups > 0 && c % groups == 0, "GroupNorm: ", c, " channels are not divisible into ",
-              groups, " groups");
+  if (groups <= 0 || c <= 0 || c % groups != 0) {
+    throw ConfigError("GroupNorm: " + std::to_string(c) + " channels cannot be split into " +
+                      std::to_string(groups) + " groups");
+  }
   if (affine) {
     weight = register_parameter("weight", at::ones({c}));
     bias = register_parameter("bias", at::zeros({c}));
@@ -22,12 +29,17 @@ GroupNorm32Impl::GroupNorm32Impl(int64_t groups, int64_t c, double e, bool affin
 }
 
 at::Tensor GroupNorm32Impl::forward(const at::Tensor& x) {
+  if (!x.defined() || x.dim() < 2 || x.size(1) != channels) {
+    throw ShapeError("GroupNorm: expected input (N, " + std::to_string(channels) + ", ...), got " +
+                     shape_string(x));
+  }
   // at::group_norm accepts (N, C, *) of any rank and normalises over each group's C/G x * block.
   at::Tensor y = at::group_norm(as_f32(x), num_groups, as_f32(weight), as_f32(bias), eps);
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }
 
 LayerNorm32Impl::LayerNorm32Impl(int64_t d, double e, bool affine) : dim(d), eps(e) {
+  if (d <= 0) throw ConfigError("LayerNorm: dimension must be positive, got " + std::to_string(d));
   if (affine) {
     weight = register_parameter("weight", at::ones({d}));
     bias = register_parameter("bias", at::zeros({d}));
@@ -35,6 +47,10 @@ LayerNorm32Impl::LayerNorm32Impl(int64_t d, double e, bool affine) : dim(d), eps
 }
 
 at::Tensor LayerNorm32Impl::forward(const at::Tensor& x) {
+  if (!x.defined() || x.dim() < 1 || x.size(-1) != dim) {
+    throw ShapeError("LayerNorm: expected input (..., " + std::to_string(dim) + "), got " +
+                     shape_string(x));
+  }
   at::Tensor y = at::layer_norm(as_f32(x), {dim}, as_f32(weight), as_f32(bias), eps);
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }

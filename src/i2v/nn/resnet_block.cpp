@@ -2,12 +2,15 @@
 
 #include <ATen/ATen.h>
 
+#include "i2v/core/error.h"
+#include "i2v/nn/shape_check.h"
+
 namespace i2v::nn {
 
 ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels,
                                      int64_t temb_channels, int64_t groups, double eps,
                                      double scale)
-    : output_scale_factor(scale) {
+    : output_scale_factor(scale), in_channels_(in_channels) {
   using torch::nn::Conv2dOptions;
   norm1 = register_module("norm1", GroupNorm32(groups, in_channels, eps));
   conv1 = register_module(
@@ -26,6 +29,14 @@ ResnetBlock2DImpl::ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels,
 }
 
 at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& temb) {
+  require_nchw(x, in_channels_, "resnet block");
+  if (temb.defined() && time_emb_proj &&
+      (temb.dim() != 2 || temb.size(0) != x.size(0) ||
+       temb.size(1) != time_emb_proj->options.in_features())) {
+    throw ShapeError("resnet block: expected temb (" + std::to_string(x.size(0)) + ", " +
+                     std::to_string(time_emb_proj->options.in_features()) + "), got " +
+                     shape_string(temb));
+  }
   at::Tensor h = conv1->forward(at::silu(norm1->forward(x)));
   if (temb.defined() && time_emb_proj) {
     h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);

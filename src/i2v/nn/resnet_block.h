@@ -13,6 +13,7 @@ namespace i2v::nn {
 
 class ResnetBlock2DImpl : public torch::nn::Module {
  public:
+  // temb_channels 0: no time_emb_proj (VAE).
   ResnetBlock2DImpl(int64_t in_channels, int64_t out_channels, int64_t temb_channels,
                     int64_t groups, double eps, double output_scale_factor = 1.0);
   // x (N, C, H, W); temb (N, temb_channels) or undefined.
@@ -22,6 +23,9 @@ class ResnetBlock2DImpl : public torch::nn::Module {
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv_shortcut{nullptr};
   torch::nn::Linear time_emb_proj{nullptr};
   double output_scale_factor;
+
+ private:
+  int64_t in_channels_;
 };
 TORCH_MODULE(ResnetBlock2D);
 

@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include "i2v/core/error.h"
+#include "i2v/nn/shape_check.h"
+
 namespace i2v::nn {
 
 Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels, int64_t pad)
@@ -14,6 +17,7 @@ Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels, int64
 }
 
 at::Tensor Downsample2DImpl::forward(const at::Tensor& x) {
+  require_nchw(x, conv->options.in_channels(), "downsample");
   if (padding == 0) return conv->forward(at::constant_pad_nd(x, {0, 1, 0, 1}, 0));
   return conv->forward(x);
 }
@@ -27,8 +31,12 @@ Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out_channels) {
 
 at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
                                    const std::optional<std::vector<int64_t>>& output_size) {
-  // Nearest upsampling copies values, so running it in float32 for bf16 (as the reference does,
-  // for old kernels) changes nothing; do it in the input's dtype where supported.
+  require_nchw(x, conv->options.in_channels(), "upsample");
+  if (output_size && (output_size->size() != 2 || (*output_size)[0] < 1 || (*output_size)[1] < 1)) {
+    throw ShapeError("upsample: output size must be two positive numbers (H, W)");
+  }
+  // libtorch 1.13 has no bf16 nearest-upsampling kernel on CPU; nearest only copies values, so the
+  // float32 round trip (the reference does the same) changes nothing.
   at::Tensor in = x.scalar_type() == at::kBFloat16 ? x.to(at::kFloat) : x;
   at::Tensor up;
   if (output_size) {

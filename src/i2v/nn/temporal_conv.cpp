@@ -3,8 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
 
-#include "i2v/core/error.h"
 #include "i2v/nn/placeholder.h"
+#include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
 
@@ -26,12 +26,9 @@ TemporalConvLayerImpl::TemporalConvLayerImpl(int64_t in_channels, int64_t out_ch
 }
 
 at::Tensor TemporalConvLayerImpl::forward(const at::Tensor& x, int64_t num_frames) {
+  require_nchw(x, norms.front()->channels, "temporal conv");
   const int64_t bf = x.size(0);
-  if (num_frames < 1 || bf % num_frames != 0) {
-    throw ShapeError("temporal conv: batch*frames " + std::to_string(bf) +
-                     " is not a multiple of num_frames " + std::to_string(num_frames));
-  }
-  const int64_t b = bf / num_frames;
+  const int64_t b = require_frames(x, num_frames, "temporal conv");
   at::Tensor identity = x.reshape({b, num_frames, x.size(1), x.size(2), x.size(3)})
                             .permute({0, 2, 1, 3, 4});  // (B, C, F, H, W)
   at::Tensor h = identity;

@@ -1,5 +1,7 @@
 #include "i2v/nn/transformer_2d.h"
 
+#include "i2v/nn/shape_check.h"
+
 namespace i2v::nn {
 
 Transformer2DModelImpl::Transformer2DModelImpl(int64_t in_channels, int64_t heads, int64_t head_dim,
@@ -28,6 +30,7 @@ Transformer2DModelImpl::Transformer2DModelImpl(int64_t in_channels, int64_t head
 }
 
 at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor& context) {
+  require_nchw(x, norm->channels, "spatial transformer");
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
   at::Tensor t = norm->forward(x);
   if (!use_linear_projection) t = proj_in_conv->forward(t);

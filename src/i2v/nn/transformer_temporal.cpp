@@ -1,6 +1,6 @@
 #include "i2v/nn/transformer_temporal.h"
 
-#include "i2v/core/error.h"
+#include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
 
@@ -19,12 +19,9 @@ TransformerTemporalModelImpl::TransformerTemporalModelImpl(
 }
 
 at::Tensor TransformerTemporalModelImpl::forward(const at::Tensor& x, int64_t num_frames) {
+  require_nchw(x, norm->channels, "temporal transformer");
   const int64_t bf = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  if (num_frames < 1 || bf % num_frames != 0) {
-    throw ShapeError("temporal transformer: batch*frames " + std::to_string(bf) +
-                     " is not a multiple of num_frames " + std::to_string(num_frames));
-  }
-  const int64_t b = bf / num_frames;
+  const int64_t b = require_frames(x, num_frames, "temporal transformer");
   at::Tensor t = x.reshape({b, num_frames, c, h, w}).permute({0, 2, 1, 3, 4});  // (B, C, F, H, W)
   t = norm->forward(t);
   t = t.permute({0, 3, 4, 2, 1}).reshape({b * h * w, num_frames, c});  // sequences over frames
