@@ -109,11 +109,15 @@ TEST(MakeModel, RefusesToOverwriteAndRejectsBadConfigFolders) {
 
 TEST(MakeModel, OfficialArchitectureParameterCountsWithoutItsMemory) {
   const fs::path dir = configs_dir("i2vgen-xl");
-  const std::map<std::string, int64_t> expected = {{"text_encoder", 352984064},
-                                                   {"image_encoder", 632076800}};
-  for (const auto& [component, count] : expected) {
-    std::string cls =
-        component == "text_encoder" ? "CLIPTextModel" : "CLIPVisionModelWithProjection";
+  // The reference counts (diffusers 0.31 / transformers 4.45).
+  const std::map<std::string, std::pair<std::string, int64_t>> expected = {
+      {"text_encoder", {"CLIPTextModel", 352984064}},
+      {"image_encoder", {"CLIPVisionModelWithProjection", 632076800}},
+      {"vae", {"AutoencoderKL", 83653863}},
+      {"unet", {"I2VGenXLUNet", 1420469224}}};
+  for (const auto& [component, entry] : expected) {
+    const std::string& cls = entry.first;
+    const int64_t count = entry.second;
     auto specs = parameter_specs([&] { return build_component(cls, dir / component); });
     int64_t total = 0;
     for (const auto& s : specs) total += s.numel();
