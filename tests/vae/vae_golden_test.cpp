@@ -116,6 +116,7 @@ TEST(VaeGolden, PipelineDecodedVideoFp32) {
   ASSERT_DOUBLE_EQ(vae->config().scaling_factor, 0.18215);
   at::Tensor z = vae_golden_tensor(kRun, "final_latents") / vae->config().scaling_factor;
   at::Tensor video = decode_frames(*vae, z, /*chunk=*/1);
+  EXPECT_FALSE(video.requires_grad());  // loaded for inference: no autograd graph
   EXPECT_LT(vae_report("decoded_video", video, vae_golden_tensor(kRun, "decoded_video")),
             kFp32Tolerance);
 }

@@ -26,7 +26,8 @@ at::Tensor decode_frames(AutoencoderKLImpl& vae, const at::Tensor& z, int64_t ch
     decoded.push_back(vae.decode(images.slice(0, start, std::min(start + chunk, images.size(0)))));
   at::Tensor video = decoded.size() == 1 ? decoded[0] : at::cat(decoded, 0);
   // (B * F, 3, H, W) -> (B, 3, F, H, W)
-  return video.unflatten(0, {b, f}).permute({0, 2, 1, 3, 4});
+  return video.reshape({b, f, video.size(1), video.size(2), video.size(3)})
+      .permute({0, 2, 1, 3, 4});
 }
 
 }  // namespace i2v::vae

@@ -28,6 +28,8 @@ AutoencoderKL load_autoencoder_kl(const VaeConfig& config, const weights::StateD
     load_with_legacy_attention_names(*model, weights, component, lo);
   else
     weights::load_state_dict_strict(*model, weights, component, lo);
+  // Inference only: no autograd graph (and no saved activations) unless a caller opts in.
+  for (auto& p : model->parameters()) p.set_requires_grad(false);
   model->eval();
   return model;
 }

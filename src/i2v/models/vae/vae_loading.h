@@ -4,6 +4,7 @@
 // shape and nothing else may be there (ShapeError listing all problems otherwise, e.g. when the
 // config does not match the weights). Files with the old attention names (query/key/value/
 // proj_attn, possibly as [C, C, 1, 1]) are accepted, as diffusers does (legacy_attention_names.h).
+// The loaded model is in eval mode and its parameters do not require gradients.
 #pragma once
 
 #include <ATen/ATen.h>
