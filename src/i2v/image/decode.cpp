@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <jpeglib.h>
+// After jpeglib.h: declares the message codes (JWRN_JPEG_EOF).
+#include <jerror.h>
 #include <webp/decode.h>
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -55,7 +57,13 @@ struct JpegError {
   jpeg_error_mgr mgr;
   jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  bool premature_end = false;  // libjpeg pads truncated data with grey; PIL refuses such files
 };
+
+void on_jpeg_message(j_common_ptr cinfo, int level) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) err->premature_end = true;
+}
 
 void on_jpeg_error(j_common_ptr cinfo) {
   auto* err = reinterpret_cast<JpegError*>(cinfo->err);
@@ -70,7 +78,8 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
   JpegError err;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = on_jpeg_error;
-  err.mgr.output_message = [](j_common_ptr) {};  // warnings (e.g. premature end) stay quiet
+  err.mgr.output_message = [](j_common_ptr) {};  // warnings stay quiet
+  err.mgr.emit_message = on_jpeg_message;
   RgbImage img;
   std::string problem;
   if (setjmp(err.jump)) {
@@ -97,7 +106,7 @@ RgbImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
     JSAMPROW row = img.row(static_cast<int>(cinfo.output_scanline));
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
-  const bool truncated = err.mgr.num_warnings > 0 && cinfo.output_scanline < cinfo.output_height;
+  const bool truncated = err.premature_end;
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
   if (truncated) fail(name, "the JPEG data is truncated");
