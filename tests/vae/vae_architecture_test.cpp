@@ -51,6 +51,17 @@ TEST(VaeArchitecture, OfficialConfigParameterCount) {
   EXPECT_EQ(parameter_count(*vae->decoder) + parameter_count(*vae->post_quant_conv), 49490199);
 }
 
+TEST(VaeArchitecture, OfficialConfigIsAFactorEightAutoencoder) {
+  at::manual_seed(0);
+  AutoencoderKL vae(VaeConfig::from_file(test::official_vae_config()));
+  at::NoGradGuard no_grad;
+  Posterior p = vae->encode(at::rand({2, 3, 24, 16}) * 2 - 1);
+  EXPECT_EQ(p.mean.sizes(), (std::vector<int64_t>{2, 4, 3, 2}));
+  EXPECT_EQ(p.logvar.sizes(), p.mean.sizes());
+  EXPECT_TRUE(at::allclose(p.std, at::exp(0.5 * p.logvar)));
+  EXPECT_EQ(vae->decode(p.mean).sizes(), (std::vector<int64_t>{2, 3, 24, 16}));
+}
+
 TEST(VaeArchitecture, OfficialNamesAndShapesEqualTheWeightTable) {
   auto reference = reference_shapes();
   ASSERT_EQ(reference.size(), 248u);
