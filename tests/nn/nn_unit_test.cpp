@@ -176,6 +176,7 @@ TEST(Modules, Bf16InBf16Out) {
   TransformerTemporalModel tt(16, 2, 8, 4);
   tt->to(bf);
   EXPECT_EQ(tt->forward(x, 2).scalar_type(), bf);
+  EXPECT_TRUE(tt->forward(x, 2).is_contiguous());
   TemporalConvLayer tc(16, 16, 4);
   tc->to(bf);
   EXPECT_EQ(tc->forward(x, 4).scalar_type(), bf);
@@ -227,6 +228,8 @@ TEST(Transformer2D, ConvProjectionEqualsLinearProjection) {
   at::Tensor a = lin->forward(x, ctx), b = conv->forward(x, ctx);
   EXPECT_LE(max_abs_diff(a, b), 1e-5);
   EXPECT_GT(max_abs_diff(a, x), 1e-2);  // the block does something
+  EXPECT_TRUE(a.is_contiguous());
+  EXPECT_TRUE(b.is_contiguous());
 }
 
 TEST(Sampling, ExplicitUpsampleSizeAndDownsamplePadding) {

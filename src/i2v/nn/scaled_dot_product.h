@@ -18,7 +18,8 @@ at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at
 // The explicit path materialises float32 score blocks of at most this many elements (per call,
 // over all leading dims), splitting over the leading dims first and then over query rows. Full
 // I2VGen-XL frames (88x160 latents = 14080 positions) would otherwise need ~800 MB per head.
-// Default 1 << 26 (256 MiB). Values < 1 are clamped to 1 (one query row per block).
+// Default 1 << 26 (256 MiB of scores; the peak is about twice that: scores plus probabilities).
+// Values < 1 are clamped to 1 (one query row per block). Process-wide; set it before running.
 void set_attention_score_budget(int64_t max_score_elements);
 int64_t attention_score_budget();
 

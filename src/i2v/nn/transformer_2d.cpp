@@ -40,11 +40,13 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
   for (const auto& block : *transformer_blocks) {
     t = block->as<BasicTransformerBlockImpl>()->forward(t, context);
   }
-  if (use_linear_projection) t = proj_out_linear->forward(t);
-  const int64_t out_dim = t.size(2);
-  t = t.reshape({n, h, w, out_dim}).permute({0, 3, 1, 2}).contiguous();
-  if (!use_linear_projection) t = proj_out_conv->forward(t);
-  return t + x;
+  if (use_linear_projection) {
+    t = proj_out_linear->forward(t).view({n, h, w, -1}).permute({0, 3, 1, 2});
+    // x first: the sum takes x's (N, C, H, W) layout, so the permuted view needs no copy.
+    return x + t;
+  }
+  t = t.view({n, h, w, -1}).permute({0, 3, 1, 2}).contiguous();
+  return x + proj_out_conv->forward(t);
 }
 
 }  // namespace i2v::nn

@@ -29,9 +29,9 @@ at::Tensor TransformerTemporalModelImpl::forward(const at::Tensor& x, int64_t nu
   for (const auto& block : *transformer_blocks) {
     t = block->as<BasicTransformerBlockImpl>()->forward(t);
   }
-  t = proj_out->forward(t);
-  t = t.reshape({b, h, w, num_frames, c}).permute({0, 3, 4, 1, 2}).reshape({bf, c, h, w});
-  return t + x;
+  t = proj_out->forward(t).view({b, h, w, num_frames, c}).permute({0, 3, 4, 1, 2});  // (B,F,C,H,W)
+  // x first: the sum takes x's layout, so the permuted view is read in place instead of copied.
+  return (x.reshape({b, num_frames, c, h, w}) + t).view({bf, c, h, w});
 }
 
 }  // namespace i2v::nn
