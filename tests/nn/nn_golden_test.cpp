@@ -7,6 +7,7 @@
 #include "i2v/io/safetensors.h"
 #include "i2v/nn/attention.h"
 #include "i2v/nn/basic_transformer_block.h"
+#include "i2v/nn/chunking.h"
 #include "i2v/nn/resnet_block.h"
 #include "i2v/nn/sampling.h"
 #include "i2v/nn/temporal_conv.h"
@@ -217,6 +218,37 @@ TEST(NnGolden, VaeMidAttention) {
       m, u.t.at("out"),
       [&](at::ScalarType dt) { return m->forward(u.t.at("in.hidden_states").to(dt)); },
       "vae_mid_attention");
+}
+
+// The chunked paths (attention over query rows, feed-forward over tokens) on real modules: with
+// tiny budgets every attention and feed-forward runs in many blocks, and the goldens still match.
+TEST(NnGolden, ChunkedAttentionAndFeedForward) {
+  struct Restore {
+    int64_t attention = attention_score_budget(), ff = feed_forward_budget();
+    ~Restore() {
+      set_attention_score_budget(attention);
+      set_feed_forward_budget(ff);
+    }
+  } restore;
+  set_attention_score_budget(100);
+  set_feed_forward_budget(1000);
+  torch::NoGradGuard ng;
+
+  Unit t2 = load_unit("unet_transformer_2d");
+  Transformer2DModel spatial(32, 4, 8, 32, 8);
+  load(*spatial, t2);
+  double e =
+      rel_error(spatial->forward(t2.t.at("in.hidden_states"), t2.t.at("in.encoder_hidden_states")),
+                t2.t.at("out"));
+  EXPECT_LE(e, kFp32Tol);
+
+  Unit ti = load_unit("unet_transformer_in");
+  TransformerTemporalModel temporal(32, 8, 8, 8);
+  load(*temporal, ti);
+  double e2 =
+      rel_error(temporal->forward(ti.t.at("in.hidden_states"), ti.num_frames), ti.t.at("out"));
+  EXPECT_LE(e2, kFp32Tol);
+  std::printf("[ golden ] chunked: unet_transformer_2d %.2e, unet_transformer_in %.2e\n", e, e2);
 }
 
 }  // namespace

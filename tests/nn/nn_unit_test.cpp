@@ -13,6 +13,7 @@
 #include "i2v/core/error.h"
 #include "i2v/nn/attention.h"
 #include "i2v/nn/basic_transformer_block.h"
+#include "i2v/nn/chunking.h"
 #include "i2v/nn/feed_forward.h"
 #include "i2v/nn/norm.h"
 #include "i2v/nn/resnet_block.h"
@@ -274,6 +275,28 @@ TEST(FeedForward, GeluVariantAndNames) {
   EXPECT_EQ(FeedForward(6)->named_parameters()["net.0.proj.weight"].sizes(),
             at::IntArrayRef({48, 6}));  // GEGLU: two halves of 4*dim
   EXPECT_THROW(FeedForward(6, 0, 4, "relu"), ConfigError);
+  EXPECT_THROW(ff->forward(at::zeros({2, 5})), ShapeError);
+}
+
+TEST(FeedForward, ChunkedEqualsWhole) {
+  torch::NoGradGuard ng;
+  struct Restore {
+    int64_t saved = feed_forward_budget();
+    ~Restore() { set_feed_forward_budget(saved); }
+  } restore;
+  FeedForward ff(8, 6);  // GEGLU: hidden width 64 per token
+  at::Tensor x = randn({3, 7, 8}, 32);
+  at::Tensor whole = ff->forward(x);
+  EXPECT_EQ(whole.sizes(), at::IntArrayRef({3, 7, 6}));
+  // 2 tokens per block (ragged last block); 1 token per block.
+  for (int64_t budget : {int64_t{128}, int64_t{1}}) {
+    set_feed_forward_budget(budget);
+    at::Tensor out = ff->forward(x);
+    EXPECT_EQ(out.sizes(), whole.sizes());
+    EXPECT_LE(max_abs_diff(out, whole), 1e-6) << "budget " << budget;
+    // A non-contiguous input (reshape copies) gives the transposed result.
+    EXPECT_LE(max_abs_diff(ff->forward(x.transpose(0, 1)), whole.transpose(0, 1)), 1e-6);
+  }
 }
 
 TEST(Names, OptionalSubmodulesFollowTheReference) {

@@ -2,8 +2,14 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "i2v/core/error.h"
+#include "i2v/nn/chunking.h"
 #include "i2v/nn/placeholder.h"
+#include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
 
@@ -14,8 +20,8 @@ GatedGeluImpl::GatedGeluImpl(int64_t dim_in, int64_t dim_out, bool g) : gated(g)
 at::Tensor GatedGeluImpl::forward(const at::Tensor& x) {
   at::Tensor h = proj->forward(x);
   if (!gated) return at::gelu(h);
-  auto parts = h.chunk(2, -1);
-  return parts[0] * at::gelu(parts[1]);
+  auto parts = h.chunk(2, -1);               // value, gate
+  return at::gelu(parts[1]).mul_(parts[0]);  // in place: one hidden-sized buffer less
 }
 
 FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t dim_out, int64_t mult,
@@ -30,7 +36,26 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t dim_out, int64_t mult,
 }
 
 at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
-  return out_->forward(act_->forward(x));
+  const int64_t dim = act_->proj->options.in_features();
+  if (!x.defined() || x.dim() < 1 || x.size(-1) != dim) {
+    throw ShapeError("feed-forward: expected input (..., " + std::to_string(dim) + "), got " +
+                     shape_string(x));
+  }
+  // Tokens are independent, so blocks of rows give the same result with a bounded hidden buffer.
+  const int64_t width = act_->proj->options.out_features();
+  const int64_t rows = std::max<int64_t>(1, feed_forward_budget() / width);
+  const int64_t tokens = x.numel() / dim;
+  if (tokens <= rows) return out_->forward(act_->forward(x));
+
+  const at::Tensor x2 = x.reshape({tokens, dim});
+  std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
+  out_shape.back() = out_->options.out_features();
+  at::Tensor out = at::empty({tokens, out_shape.back()}, x.options());
+  for (int64_t r0 = 0; r0 < tokens; r0 += rows) {
+    const int64_t n = std::min(rows, tokens - r0);
+    out.narrow(0, r0, n).copy_(out_->forward(act_->forward(x2.narrow(0, r0, n))));
+  }
+  return out.view(out_shape);
 }
 
 }  // namespace i2v::nn

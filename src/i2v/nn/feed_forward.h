@@ -1,4 +1,5 @@
 // diffusers' FeedForward: net.0 = GEGLU or GELU projection, net.1 = dropout, net.2 = Linear.
+// Large inputs are processed in blocks of tokens (feed_forward_budget() in chunking.h).
 #pragma once
 
 #include <torch/nn/module.h>

@@ -4,7 +4,6 @@
 #include <torch/version.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <string>
 
@@ -14,10 +13,9 @@
 namespace i2v::nn {
 namespace {
 
-std::atomic<int64_t> g_score_budget{int64_t{1} << 26};
-
 void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  const bool ok = q.dim() >= 2 && k.dim() == q.dim() && v.dim() == q.dim() &&
+  const bool ok = q.defined() && k.defined() && v.defined() && q.dim() >= 2 && k.dim() == q.dim() &&
+                  v.dim() == q.dim() &&
                   q.sizes().slice(0, q.dim() - 2) == k.sizes().slice(0, k.dim() - 2) &&
                   k.sizes().slice(0, k.dim() - 1) == v.sizes().slice(0, v.dim() - 1) &&
                   q.size(-1) == k.size(-1);
@@ -38,14 +36,6 @@ at::Tensor attend_block(const at::Tensor& q, const at::Tensor& k, const at::Tens
 }
 
 }  // namespace
-
-void set_attention_score_budget(int64_t max_score_elements) {
-  g_score_budget = std::max<int64_t>(1, max_score_elements);
-}
-
-int64_t attention_score_budget() {
-  return g_score_budget;
-}
 
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               double scale) {

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "i2v/nn/chunking.h"
+
 namespace i2v::nn {
 
 // q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with equal leading dims (typically (N, heads)).
@@ -15,12 +17,7 @@ namespace i2v::nn {
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               double scale);
 
-// The explicit path materialises float32 score blocks of at most this many elements (per call,
-// over all leading dims), splitting over the leading dims first and then over query rows. Full
-// I2VGen-XL frames (88x160 latents = 14080 positions) would otherwise need ~800 MB per head.
-// Default 1 << 26 (256 MiB of scores; the peak is about twice that: scores plus probabilities).
-// Values < 1 are clamped to 1 (one query row per block). Process-wide; set it before running.
-void set_attention_score_budget(int64_t max_score_elements);
-int64_t attention_score_budget();
+// The explicit path materialises float32 scores in blocks of at most attention_score_budget()
+// elements (chunking.h), split over the leading dims first and then over query rows.
 
 }  // namespace i2v::nn
