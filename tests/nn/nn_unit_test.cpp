@@ -257,6 +257,24 @@ TEST(Sampling, ExplicitUpsampleSizeAndDownsamplePadding) {
   EXPECT_LE(max_abs_diff(v, vref), 1e-6);
 }
 
+// Explicit sizes use PyTorch "nearest": destination index d reads source floor(d * in / out) (not
+// "nearest-exact"). An identity conv exposes the upsampled values.
+TEST(Sampling, ExplicitSizeUsesFloorNearest) {
+  torch::NoGradGuard ng;
+  Upsample2D up(1, 1);
+  up->conv->weight.zero_();
+  up->conv->weight[0][0][1][1] = 1.0;
+  up->conv->bias.zero_();
+  at::Tensor x = at::arange(3 * 4, at::kFloat).view({1, 1, 3, 4});
+  at::Tensor y = up->forward(x, std::vector<int64_t>{7, 9});
+  for (int64_t r = 0; r < 7; ++r) {
+    for (int64_t c = 0; c < 9; ++c) {
+      const int64_t sr = r * 3 / 7, sc = c * 4 / 9;
+      EXPECT_EQ(y[0][0][r][c].item<float>(), x[0][0][sr][sc].item<float>()) << r << "," << c;
+    }
+  }
+}
+
 TEST(FeedForward, GeluVariantAndNames) {
   torch::NoGradGuard ng;
   namespace F = torch::nn::functional;
