@@ -1,0 +1,68 @@
+// I2VGenXLPipeline: the stages of diffusers' pipeline with explicit inputs and outputs —
+// tokenize, text encode, image encode, VAE encode -> image latents, noise, the denoising loop
+// (classifier-free guidance in [unconditional, conditional] order, DDIM), VAE decode in chunks,
+// post-processing to uint8 frames.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "i2v/core/error.h"
+#include "i2v/image/model_inputs.h"
+#include "i2v/models/clip/clip_text_model.h"
+#include "i2v/models/clip/clip_vision_model.h"
+#include "i2v/models/unet/i2vgen_xl_unet.h"
+#include "i2v/models/vae/autoencoder_kl.h"
+#include "i2v/pipeline/request.h"
+#include "i2v/schedulers/ddim_scheduler.h"
+#include "i2v/text/clip_tokenizer.h"
+#include "i2v/weights/model_dir.h"
+
+namespace i2v::pipeline {
+
+class CancelledError : public Error {
+ public:
+  CancelledError() : Error("generation cancelled") {}
+};
+
+struct PipelineOptions {
+  at::ScalarType dtype = at::kFloat;  // compute precision of the networks (fp32 or bf16)
+  weights::VariantMode variant = weights::VariantMode::Auto;
+};
+
+class I2VGenXLPipeline {
+ public:
+  // Loads every component of a diffusers I2VGenXLPipeline folder (or cached repo id).
+  static I2VGenXLPipeline load(const std::string& model, const PipelineOptions& options = {});
+
+  // Checks the request against the model (sizes, frames, steps ...); ConfigError naming the
+  // parameter and the allowed values.
+  void validate(const GenerationRequest& request) const;
+  GenerationResult generate(const GenerationRequest& request, const GenerationHooks& hooks = {});
+
+  // Stages, usable on their own.
+  at::Tensor encode_prompt(const std::string& text, const GenerationHooks& hooks,
+                           const std::string& dump_prefix);
+  at::Tensor encode_image(const image::RgbImage& image, int width, const GenerationHooks& hooks);
+  at::Tensor image_latents(const image::RgbImage& image, int width, int height, int num_frames,
+                           const at::Tensor& posterior_noise, const GenerationHooks& hooks);
+
+  const weights::ModelDir& model_dir() const { return dir_; }
+  int vae_scale_factor() const;
+  at::ScalarType dtype() const { return options_.dtype; }
+
+ private:
+  I2VGenXLPipeline(weights::ModelDir dir, const PipelineOptions& options);
+
+  weights::ModelDir dir_;
+  PipelineOptions options_;
+  std::shared_ptr<text::ClipTokenizer> tokenizer_;
+  std::shared_ptr<clip::ClipTextModel> text_encoder_;
+  std::shared_ptr<clip::ClipVisionModelWithProjection> image_encoder_;
+  image::ClipNormalization clip_norm_;
+  vae::AutoencoderKL vae_{nullptr};
+  unet::I2VGenXLUNet unet_{nullptr};
+  std::unique_ptr<schedulers::DDIMScheduler> scheduler_;
+};
+
+}  // namespace i2v::pipeline

@@ -1,0 +1,49 @@
+// What one generation asks for, and what it gives back.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "i2v/image/rgb_image.h"
+
+namespace i2v::pipeline {
+
+struct GenerationRequest {
+  image::RgbImage image;
+  std::string prompt;
+  std::string negative_prompt;
+  int width = 512, height = 512;  // pixels; multiples of the VAE's downscale factor
+  int num_frames = 16;
+  int target_fps = 16;  // the fps condition given to the UNet
+  int num_inference_steps = 50;
+  double guidance_scale = 9.0;  // <= 1 disables classifier-free guidance
+  int64_t seed = 0;
+  int decode_chunk_size = 1;
+  // Replay of a reference run: the noise to use instead of drawing it (initial_noise
+  // (1, C, F, h, w) and vae_posterior_noise (1, C, h, w)); undefined tensors are drawn.
+  at::Tensor initial_noise, vae_posterior_noise;
+};
+
+struct StepProgress {
+  int step = 0, total = 0;  // 1-based step just finished
+  double seconds = 0;       // of this step
+};
+
+struct GenerationHooks {
+  std::function<void(const StepProgress&)> on_step;
+  std::function<bool()> cancelled;  // polled between steps; true stops with CancelledError
+  // Every intermediate under the golden names (prompt_embeds, image_latents, stepK.latents ...).
+  std::function<void(const std::string&, const at::Tensor&)> dump;
+};
+
+struct GenerationResult {
+  at::Tensor frames;  // (F, H, W, 3) uint8
+  std::map<std::string, double> stage_seconds;
+};
+
+}  // namespace i2v::pipeline
