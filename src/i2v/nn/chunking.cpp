@@ -7,8 +7,8 @@ namespace i2v::nn {
 namespace {
 
 // Atomics: a budget may be set from a CLI thread while nothing runs; reads are cheap.
-std::atomic<int64_t> g_attention_scores{int64_t{1} << 26};
-std::atomic<int64_t> g_feed_forward{int64_t{1} << 26};
+std::atomic<int64_t> g_attention_scores{int64_t{1} << 20};
+std::atomic<int64_t> g_feed_forward{int64_t{1} << 22};
 
 }  // namespace
 
