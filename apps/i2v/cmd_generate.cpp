@@ -114,6 +114,8 @@ std::string progress_bar(int done, int total, double s_per_step) {
 RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
   auto* cmd = app.add_subcommand("generate", "Turn an image and a prompt into a video");
   auto a = std::make_shared<GenerateArgs>();
+  // A repeated option takes its last value (scripts can append overrides).
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   cmd->add_option("--model", a->model,
                   "Model folder or Hugging Face repo id in the local cache (default: the built-in "
                   "tiny random model)");
