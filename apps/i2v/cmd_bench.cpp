@@ -5,8 +5,8 @@
 #include <iostream>
 
 #include <ATen/Parallel.h>
-#include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <nlohmann/json.hpp>
 
 #include "command_registry.h"
 #include "i2v/core/error.h"
