@@ -73,6 +73,33 @@ TEST(PipelineReplay, GoldenRunEndToEnd) {
   EXPECT_LE(diff.max().item<int>(), 1);
 }
 
+TEST(Pipeline, ProgressPreviewAndCancellation) {
+  auto pipe = I2VGenXLPipeline::load(test::golden_pipeline().string());
+  GenerationRequest r;
+  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
+  r.prompt = "a fox";
+  r.width = 32;
+  r.height = 16;
+  r.num_frames = 2;
+  r.num_inference_steps = 3;
+  r.guidance_scale = 1.0;  // no classifier-free guidance: batch 1
+  std::vector<StepProgress> seen;
+  GenerationHooks hooks;
+  hooks.on_step = [&](const StepProgress& p) { seen.push_back(p); };
+  GenerationResult result = pipe.generate(r, hooks);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen.back().step, 3);
+  EXPECT_EQ(seen.back().total, 3);
+  EXPECT_EQ(seen.back().latents.sizes(), at::IntArrayRef({1, 4, 2, 8, 16}));
+  EXPECT_EQ(seen.back().predicted_original.sizes(), seen.back().latents.sizes());
+  EXPECT_EQ(result.frames.sizes(), at::IntArrayRef({2, 16, 32, 3}));
+  int steps = 0;
+  hooks.on_step = [&](const StepProgress&) { ++steps; };
+  hooks.cancelled = [&] { return steps >= 1; };
+  EXPECT_THROW(pipe.generate(r, hooks), CancelledError);
+  EXPECT_EQ(steps, 1);
+}
+
 TEST(PipelineReplay, BadRequestsAreConfigErrors) {
   auto pipe = I2VGenXLPipeline::load(test::golden_pipeline().string());
   GenerationRequest r;

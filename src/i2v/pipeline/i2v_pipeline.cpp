@@ -228,7 +228,8 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
     latents = from_frames(out.prev_sample, latents.size(0), f);
     dump(hooks, p + "latents_out", latents);
     if (hooks.on_step) {
-      hooks.on_step({static_cast<int>(i + 1), static_cast<int>(steps.size()), since(ts)});
+      hooks.on_step({static_cast<int>(i + 1), static_cast<int>(steps.size()), since(ts), latents,
+                     from_frames(out.pred_original_sample, latents.size(0), f)});
     }
   }
   dump(hooks, "final_latents", latents);

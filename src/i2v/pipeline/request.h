@@ -32,6 +32,9 @@ struct GenerationRequest {
 struct StepProgress {
   int step = 0, total = 0;  // 1-based step just finished
   double seconds = 0;       // of this step
+  // The latents after this step (B, C, F, h, w) and the scheduler's x0 prediction in the same
+  // layout: what a front end decodes for a live preview.
+  at::Tensor latents, predicted_original;
 };
 
 struct GenerationHooks {
