@@ -6,6 +6,7 @@
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <nlohmann/json.hpp>
 
 #include "command_registry.h"
@@ -34,6 +35,7 @@ RegisterCommand reg(60, [](CLI::App& app, std::function<int()>& run) {
     std::string model, precision = "bf16";
     int size = 256, frames = 8, batch = 2, runs = 3, warmup = 1;
     bool json = false;
+    std::string profile;
   };
   auto a = std::make_shared<Args>();
   unet->add_option("--model", a->model, "Model folder or repo id (e.g. from make-model)")
@@ -47,6 +49,9 @@ RegisterCommand reg(60, [](CLI::App& app, std::function<int()>& run) {
   unet->add_option("--runs", a->runs, "Timed runs after the warm-up")->capture_default_str();
   unet->add_option("--warmup", a->warmup, "Untimed runs first")->capture_default_str();
   unet->add_flag("--json", a->json, "Print only the JSON object");
+  unet->add_option(
+      "--profile", a->profile,
+      "Also run one forward under libtorch's profiler and write its trace (JSON) here");
   bench->require_subcommand(1);
   run = [a] {
     if (a->size < 8 || a->size % 8 || a->frames < 1 || a->batch < 1 || a->runs < 1) {
@@ -82,6 +87,10 @@ RegisterCommand reg(60, [](CLI::App& app, std::function<int()>& run) {
       at::Tensor out = model->forward(in);
       runs.push_back(seconds_since(t0));
       if (!a->json) std::cerr << "run " << i + 1 << ": " << runs.back() << " s\n";
+    }
+    if (!a->profile.empty()) {
+      torch::autograd::profiler::RecordProfile guard(a->profile);
+      model->forward(in);
     }
     std::vector<double> sorted = runs;
     std::sort(sorted.begin(), sorted.end());
