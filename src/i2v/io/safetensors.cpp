@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
@@ -201,6 +203,21 @@ struct SafetensorsWriter::Impl {
   std::FILE* f = nullptr;
   bool finished = false;
 
+  // Cleanup lives here (not in ~SafetensorsWriter) so that it also runs when the constructor
+  // throws after creating the temporary file.
+  ~Impl() {
+    if (finished) return;
+    if (f) std::fclose(f);
+    std::error_code ec;
+    fs::remove(tmp_path, ec);
+  }
+  void check_open(const std::string& what) const {
+    if (finished || !f) {
+      throw ConfigError("cannot " + what + " " + path.string() +
+                        ": the writer is already finished");
+    }
+  }
+
   void check(bool ok, const std::string& what) {
     if (!ok) {
       std::string err = errno_text();
@@ -214,7 +231,9 @@ SafetensorsWriter::SafetensorsWriter(const fs::path& path, std::vector<Entry> en
     : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
   impl_->tmp_path = path;
-  impl_->tmp_path += ".tmp-" + std::to_string(getpid());
+  // Unique per process and per writer, so concurrent writers never share a temporary file.
+  static std::atomic<uint64_t> counter{0};
+  impl_->tmp_path += ".tmp-" + std::to_string(getpid()) + "-" + std::to_string(counter++);
   impl_->entries = std::move(entries);
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -224,7 +243,13 @@ SafetensorsWriter::SafetensorsWriter(const fs::path& path, std::vector<Entry> en
       throw ConfigError("duplicate or reserved tensor name '" + e.name + "' for " + path.string());
     }
     uint64_t bytes = element_size(e.dtype);
-    for (int64_t d : e.shape) bytes *= static_cast<uint64_t>(d);
+    for (int64_t d : e.shape) {
+      if (d < 0 || (d != 0 && bytes > std::numeric_limits<uint64_t>::max() / d)) {
+        throw ConfigError("tensor '" + e.name + "' for " + path.string() +
+                          " has a negative or overflowing shape");
+      }
+      bytes *= static_cast<uint64_t>(d);
+    }
     header[e.name] = {{"dtype", to_string(e.dtype)},
                       {"shape", e.shape},
                       {"data_offsets", {offset, offset + bytes}}};
@@ -241,15 +266,10 @@ SafetensorsWriter::SafetensorsWriter(const fs::path& path, std::vector<Entry> en
   impl_->check(std::fwrite(text.data(), 1, text.size(), impl_->f) == text.size(), "header");
 }
 
-SafetensorsWriter::~SafetensorsWriter() {
-  if (impl_ && !impl_->finished) {
-    if (impl_->f) std::fclose(impl_->f);
-    std::error_code ec;
-    fs::remove(impl_->tmp_path, ec);
-  }
-}
+SafetensorsWriter::~SafetensorsWriter() = default;
 
 void SafetensorsWriter::write(const std::string& name, const at::Tensor& tensor) {
+  impl_->check_open("write tensor '" + name + "' to");
   if (impl_->next >= impl_->entries.size()) {
     throw ConfigError("tensor '" + name + "' written beyond the declared entries of " +
                       impl_->path.string());
@@ -267,6 +287,7 @@ void SafetensorsWriter::write(const std::string& name, const at::Tensor& tensor)
 }
 
 void SafetensorsWriter::finish() {
+  impl_->check_open("finish");
   if (impl_->next != impl_->entries.size()) {
     throw ConfigError("only " + std::to_string(impl_->next) + " of " +
                       std::to_string(impl_->entries.size()) + " tensors were written to " +

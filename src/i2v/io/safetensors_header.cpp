@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -62,13 +63,36 @@ int64_t TensorInfo::numel() const {
 
 Header parse_header(const char* json, size_t json_size, uint64_t data_size,
                     const std::string& source) {
+  // nlohmann keeps the last of repeated keys silently; the reference rejects repeated tensor
+  // names, so the parse callback records the keys seen in each open object.
+  std::vector<std::set<std::string>> open_objects;
+  std::string repeated;
+  int repeated_depth = 0;
+  auto watch_keys = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) {
+      open_objects.emplace_back();
+    } else if (event == Event::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == Event::key && !open_objects.empty() && repeated.empty()) {
+      if (!open_objects.back().insert(parsed.get<std::string>()).second) {
+        repeated = parsed.get<std::string>();
+        repeated_depth = depth;
+      }
+    }
+    return true;
+  };
   nlohmann::json root;
   try {
-    root = nlohmann::json::parse(json, json + json_size);
+    root = nlohmann::json::parse(json, json + json_size, watch_keys);
   } catch (const nlohmann::json::exception& e) {
     fail(source, std::string("the header is not valid JSON (") + e.what() + ")");
   }
   if (!root.is_object()) fail(source, "the header is not a JSON object");
+  if (!repeated.empty()) {
+    fail(source, repeated_depth <= 1 ? "duplicate tensor name '" + repeated + "' in the header"
+                                     : "the header repeats the key '" + repeated + "'");
+  }
 
   Header header;
   for (auto it = root.begin(); it != root.end(); ++it) {
