@@ -50,7 +50,7 @@ async function refreshSystem() {
     const s = await api("/api/system");
     state.system = s;
     for (const p of s.presets) state.presets[p.name] = p;
-    $("#system").textContent = `${s.device} · ${s.model.model} (${s.plan.precision}) · ` +
+    $("#system").textContent = `${s.device} · model ${s.model.model.split("/").pop()} (${s.plan.precision}) · ` +
       `RSS ${bytes(s.memory.rss_bytes)}, ${bytes(s.memory.available_bytes)} free of ` +
       `${bytes(s.memory.total_bytes)} · queue ${s.queue_length}`;
   } catch (e) {
@@ -70,19 +70,32 @@ function setFile(file) {
 
 function formParams() {
   const num = (id) => Number($(id).value);
-  return {
+  const p = {
     prompt: $("#prompt").value,
     negative_prompt: $("#negative_prompt").value,
     resolution: $("#resolution").value,
     frames: num("#frames"), fps: num("#fps"), steps: num("#steps"),
     guidance: num("#guidance"), seed: num("#seed"),
   };
+  if (p.resolution === "custom") {
+    delete p.resolution;
+    p.width = num("#width");
+    p.height = num("#height");
+  }
+  return p;
+}
+
+function showCustomSize() {
+  const custom = $("#resolution").value === "custom";
+  for (const e of document.querySelectorAll(".custom-size")) e.hidden = !custom;
 }
 
 function fillForm(p) {
   $("#prompt").value = p.prompt || "";
   $("#negative_prompt").value = p.negative_prompt || "";
-  if (p.resolution && p.resolution !== "custom") $("#resolution").value = p.resolution;
+  if (p.resolution) $("#resolution").value = p.resolution;
+  if (p.resolution === "custom") { $("#width").value = p.width; $("#height").value = p.height; }
+  showCustomSize();
   for (const k of ["frames", "fps", "steps", "guidance", "seed"]) if (p[k] !== undefined) $("#" + k).value = p[k];
   markPreset();
   estimateSoon();
@@ -94,6 +107,7 @@ function applyPreset(name) {
     standard: { resolution: "512p", frames: 16, steps: 50 },
     high: { resolution: "768p", frames: 24, steps: 80 } }[name];
   $("#resolution").value = p.resolution;
+  showCustomSize();
   $("#frames").value = p.frames;
   $("#steps").value = p.steps;
   markPreset();
@@ -172,7 +186,10 @@ function showJob(job) {
   $("#cancel").dataset.job = job.id;
   if (job.status === "finished") showVideo(job.urls);
   else { $("#player").hidden = true; $("#download").hidden = true; }
-  if (job.status === "failed") setStatus("Failed: " + job.error);
+  if (job.status === "finished") {
+    setStatus(`Done: ${job.result.video} · ${p.width}×${p.height}, ${p.frames} frames at ${p.fps} fps, seed ${p.seed}` +
+      (job.interrupted ? ` (resumed after ${job.interrupted} interruption${job.interrupted > 1 ? "s" : ""})` : ""));
+  } else if (job.status === "failed") setStatus("Failed: " + job.error);
   else if (job.status === "cancelled") setStatus("Cancelled.");
   else if (job.status === "queued") setStatus("Waiting in the queue…");
   else if (job.status === "running") setStatus(`Generating… step ${job.step} of ${job.total_steps}`);
@@ -306,7 +323,8 @@ function init() {
   });
   for (const b of document.querySelectorAll("[data-preset]")) b.addEventListener("click", () => applyPreset(b.dataset.preset));
   $("#dice").addEventListener("click", () => { $("#seed").value = Math.floor(Math.random() * 2147483647); });
-  for (const id of ["#resolution", "#frames", "#fps", "#steps", "#guidance"]) {
+  $("#resolution").addEventListener("change", showCustomSize);
+  for (const id of ["#resolution", "#width", "#height", "#frames", "#fps", "#steps", "#guidance"]) {
     $(id).addEventListener("input", () => { markPreset(); estimateSoon(); });
   }
   $("#form").addEventListener("submit", submit);

@@ -35,7 +35,13 @@ mkdir -p "$work/run/downloads"
 export I2V_HOME="$work/home"  # the tiny default model is made here once and reused
 "$bin" --threads 1 serve --port 0 --outputs "$work/run/outputs" --logs "$work/run/logs" >"$work/run/serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+# SIGTERM stops after the current step; a stuck server is killed after 20 s.
+stop_server() {
+  kill -TERM $pid 2>/dev/null || return 0
+  for _ in $(seq 1 200); do kill -0 $pid 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL $pid 2>/dev/null || true
+}
+trap stop_server EXIT
 url=""
 for _ in $(seq 1 1200); do
   url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$work/run/serve.log" | head -1 || true)
