@@ -10,6 +10,12 @@ std::string format_sse(const JobEvent& e) {
          "\n\n";
 }
 
+EventBroadcaster::EventBroadcaster(size_t history_per_job)
+    : next_seq_(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count())),
+      history_limit_(history_per_job) {}
+
 void EventBroadcaster::publish(int64_t job, const std::string& type, nlohmann::json data) {
   {
     std::lock_guard<std::mutex> lock(mu_);

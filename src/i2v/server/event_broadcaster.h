@@ -18,7 +18,7 @@
 namespace i2v::server {
 
 struct JobEvent {
-  uint64_t seq = 0;  // increasing across all jobs
+  uint64_t seq = 0;  // increasing across all jobs, and across restarts of the server
   std::string type;  // queued, started, step, preview, finished, failed, cancelled, interrupted
   nlohmann::json data;
 };
@@ -28,7 +28,7 @@ std::string format_sse(const JobEvent& e);
 
 class EventBroadcaster {
  public:
-  explicit EventBroadcaster(size_t history_per_job = 400) : history_limit_(history_per_job) {}
+  explicit EventBroadcaster(size_t history_per_job = 400);
 
   void publish(int64_t job, const std::string& type, nlohmann::json data);
   // The job's events with seq > after; waits up to `timeout` when there are none yet. Returns
@@ -42,7 +42,8 @@ class EventBroadcaster {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<int64_t, std::deque<JobEvent>> history_;
-  uint64_t next_seq_ = 1;
+  uint64_t next_seq_;  // starts at the clock's microseconds: a browser reconnecting with the
+                       // Last-Event-ID of an earlier server process misses nothing
   size_t history_limit_;
   bool closed_ = false;
 };

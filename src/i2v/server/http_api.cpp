@@ -180,8 +180,8 @@ void job_events(ApiContext& ctx, const httplib::Request& req, httplib::Response&
   auto cursor = std::make_shared<Cursor>();
   if (req.has_header("Last-Event-ID")) {
     try {
+      // A reconnecting EventSource: skip what it saw (the state is sent again, it is cheap).
       cursor->seq = std::stoull(req.get_header_value("Last-Event-ID"));
-      cursor->sent_state = true;
     } catch (const std::exception&) {
     }
   }

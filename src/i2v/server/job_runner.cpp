@@ -97,6 +97,7 @@ void JobRunner::loop() {
         {
           std::lock_guard<std::mutex> lock(mu_);
           if (stopping_) return;
+          cancel_id_ = 0;  // before progress_ names the job, so no cancel of it is lost
           progress_ = RunningProgress{job->id, 0, job->params.steps, 0, 0};
         }
         run_job(*job);
@@ -113,7 +114,6 @@ void JobRunner::loop() {
 void JobRunner::run_job(const Job& job) {
   const JobParams& p = job.params;
   const int64_t id = job.id;
-  cancel_id_ = 0;
   if (!store_.mark_running(id, p.steps)) return;  // cancelled while it waited
   spdlog::info("job {}: started ({}x{}, {} frames, {} steps, seed {}, attempt {})", id, p.width,
                p.height, p.frames, p.steps, p.seed, job.attempts + 1);
