@@ -401,6 +401,58 @@ TEST_F(ServerApi, OversizedUploadsAre413) {
   EXPECT_TRUE(nlohmann::json::parse(r->body, nullptr, false).contains("error")) << r->body;
 }
 
+TEST_F(ServerApi, AFullQueueIs429) {
+  stop();
+  server::ServerOptions o;
+  o.outputs_dir = tmp_ / "outputs";
+  o.max_queued = 1;
+  start(o);
+  nlohmann::json slow = small_params(40);
+  slow["prompt"] = "[slow] fox";
+  auto running = submit(slow).second;
+  const std::string path = "/api/jobs/" + std::to_string(running.at("id").get<int64_t>());
+  for (int i = 0; i < 400 && get_json(path).at("status") != "running"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(submit(small_params(1)).first, 201);  // waits
+  auto [status, body] = submit(small_params(1));
+  EXPECT_EQ(status, 429);
+  EXPECT_NE(body.value("error", "").find("queue is full"), std::string::npos) << body.dump();
+  client_->Delete(path.c_str());
+}
+
+TEST_F(ServerApi, AReconnectingEventStreamSkipsWhatItSaw) {
+  nlohmann::json slow = small_params(6);
+  slow["prompt"] = "[slow] fox";
+  auto job = submit(slow).second;
+  const std::string path = "/api/jobs/" + std::to_string(job.at("id").get<int64_t>()) + "/events";
+  // Read until the first step, then drop the connection (as a browser losing the network).
+  std::string first;
+  client_->Get(path.c_str(), [&](const char* d, size_t n) {
+    first.append(d, n);
+    return first.find("event: step\n") == std::string::npos;
+  });
+  std::vector<std::string> ids;
+  const std::regex id_line(R"(\nid: (\d+)\n)");
+  for (auto it = std::sregex_iterator(first.begin(), first.end(), id_line);
+       it != std::sregex_iterator(); ++it) {
+    ids.push_back((*it)[1]);
+  }
+  ASSERT_FALSE(ids.empty()) << first;
+  std::string resumed;
+  client_->Get(path.c_str(), {{"Last-Event-ID", ids.back()}}, [&](const char* d, size_t n) {
+    resumed.append(d, n);
+    return true;
+  });
+  EXPECT_EQ(resumed.rfind("event: state\n", 0), 0u);
+  for (const auto& id : ids) {
+    EXPECT_EQ(resumed.find("\nid: " + id + "\n"), std::string::npos) << "event " << id << " again";
+  }
+  EXPECT_EQ(resumed.find("event: started\n"), std::string::npos);
+  EXPECT_NE(resumed.find("\"step\":6"), std::string::npos) << resumed.substr(0, 300);
+  EXPECT_NE(resumed.find("event: finished\n"), std::string::npos);
+}
+
 TEST_F(ServerApi, UnknownJobsAndRoutesAre404Json) {
   for (const char* path : {"/api/jobs/999", "/api/jobs/999/events", "/api/jobs/999/image",
                            "/api/nothing", "/api/jobs/abc"}) {
