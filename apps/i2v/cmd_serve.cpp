@@ -16,6 +16,7 @@
 #include "i2v/core/error.h"
 #include "i2v/server/auth.h"
 #include "i2v/server/server.h"
+#include "precision.h"
 
 namespace i2v::cli {
 namespace {
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 
 struct ServeArgs {
   std::string host = "127.0.0.1", model, outputs = "outputs", logs = "logs", db, token, token_file,
-              precision = "fp32";
+              precision = "auto";
   int port = 7860, max_upload_mb = 20, max_queued = 100, preview_every = 0;
 };
 
@@ -69,7 +70,9 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--db", a->db, "Job database (default: <outputs>/i2v-jobs.sqlite)");
   cmd->add_option("--token", a->token, "Token every API call must carry (Bearer or ?token=)");
   cmd->add_option("--token-file", a->token_file, "Read the token from this file's first line");
-  cmd->add_option("--precision", a->precision, "fp32 or bf16")->capture_default_str();
+  cmd->add_option("--precision", a->precision,
+                  "auto (bf16 where the CPU has fast bf16), fp32, bf16 or fp16")
+      ->capture_default_str();
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "Largest accepted image, in MiB")
       ->capture_default_str();
   cmd->add_option("--max-queued", a->max_queued, "Most jobs waiting at once")
@@ -83,9 +86,7 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
     if (a->max_upload_mb < 1 || a->max_upload_mb > 200) {
       throw ConfigError("--max-upload-mb must be between 1 and 200");
     }
-    if (a->precision != "fp32" && a->precision != "bf16") {
-      throw ConfigError("--precision must be fp32 or bf16 (got '" + a->precision + "')");
-    }
+    const at::ScalarType dtype = parse_precision(a->precision);
     if (!server::is_loopback_host(a->host) && a->token.empty()) {
       throw ConfigError("serving on " + a->host +
                         " (beyond this machine) needs --token or --token-file; without one, "
@@ -104,7 +105,7 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
 
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
     pipeline::PipelineOptions popts;
-    popts.dtype = a->precision == "bf16" ? at::kBFloat16 : at::kFloat;
+    popts.dtype = dtype;
     spdlog::info("loading {}", model);
     auto generator = std::make_shared<server::PipelineGenerator>(model, popts);
     server::Server srv(o, generator);

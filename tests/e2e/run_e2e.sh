@@ -33,7 +33,7 @@ cp "$here/serve_page_test.js" "$work/"
 rm -rf "$work/run"
 mkdir -p "$work/run/downloads"
 export I2V_HOME="$work/home"  # the tiny default model is made here once and reused
-"$bin" --threads 1 serve --port 0 --outputs "$work/run/outputs" --logs "$work/run/logs" >"$work/run/serve.log" 2>&1 &
+"$bin" --threads 1 serve --precision fp32 --port 0 --outputs "$work/run/outputs" --logs "$work/run/logs" >"$work/run/serve.log" 2>&1 &
 pid=$!
 # SIGTERM stops after the current step; a stuck server is killed after 20 s.
 stop_server() {

@@ -19,7 +19,7 @@ class ServeProcess {
   ServeProcess(const fs::path& dir, const std::string& log_name) {
     log_ = dir / log_name;
     const std::string cmd = "exec " + i2v_binary().string() +
-                            " --threads 1 serve --port 0 --model " + golden_pipeline().string() +
+                            " --threads 1 serve --precision fp32 --port 0 --model " + golden_pipeline().string() +
                             " --outputs " + (dir / "outputs").string() + " --logs " +
                             (dir / "logs").string() + " > " + log_.string() + " 2>&1";
     pid_ = fork();

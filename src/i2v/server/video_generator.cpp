@@ -62,7 +62,9 @@ pipeline::GenerationResult PipelineGenerator::generate(const pipeline::Generatio
 nlohmann::json PipelineGenerator::describe() const {
   return {{"model", pipe_.model_dir().description()},
           {"model_path", model_},
-          {"precision", pipe_.dtype() == at::kBFloat16 ? "bf16" : "fp32"},
+          {"precision", pipe_.dtype() == at::kBFloat16 ? "bf16"
+                        : pipe_.dtype() == at::kHalf   ? "fp16"
+                                                       : "fp32"},
           {"device", cuda_available() ? "cuda available (running on CPU)" : "cpu"},
           {"threads", at::get_num_threads()},
           {"weights_bytes", facts_.weights_bytes},
