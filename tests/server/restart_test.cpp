@@ -18,10 +18,10 @@ class ServeProcess {
  public:
   ServeProcess(const fs::path& dir, const std::string& log_name) {
     log_ = dir / log_name;
-    const std::string cmd = "exec " + i2v_binary().string() +
-                            " --threads 1 serve --precision fp32 --port 0 --model " + golden_pipeline().string() +
-                            " --outputs " + (dir / "outputs").string() + " --logs " +
-                            (dir / "logs").string() + " > " + log_.string() + " 2>&1";
+    const std::string cmd =
+        "exec " + i2v_binary().string() + " --threads 1 serve --precision fp32 --port 0 --model " +
+        golden_pipeline().string() + " --outputs " + (dir / "outputs").string() + " --logs " +
+        (dir / "logs").string() + " > " + log_.string() + " 2>&1";
     pid_ = fork();
     if (pid_ == 0) {
       execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
