@@ -1,0 +1,73 @@
+#include "i2v/server/job.h"
+
+namespace i2v::server {
+
+std::string to_string(JobStatus s) {
+  switch (s) {
+    case JobStatus::Queued:
+      return "queued";
+    case JobStatus::Running:
+      return "running";
+    case JobStatus::Finished:
+      return "finished";
+    case JobStatus::Failed:
+      return "failed";
+    case JobStatus::Cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+std::optional<JobStatus> parse_job_status(const std::string& s) {
+  for (JobStatus v : {JobStatus::Queued, JobStatus::Running, JobStatus::Finished, JobStatus::Failed,
+                      JobStatus::Cancelled}) {
+    if (to_string(v) == s) return v;
+  }
+  return std::nullopt;
+}
+
+bool is_terminal(JobStatus s) {
+  return s == JobStatus::Finished || s == JobStatus::Failed || s == JobStatus::Cancelled;
+}
+
+nlohmann::json to_json(const JobParams& p) {
+  return {{"prompt", p.prompt},
+          {"negative_prompt", p.negative_prompt},
+          {"resolution", p.resolution},
+          {"width", p.width},
+          {"height", p.height},
+          {"frames", p.frames},
+          {"fps", p.fps},
+          {"steps", p.steps},
+          {"guidance", p.guidance},
+          {"seed", p.seed}};
+}
+
+nlohmann::json to_json(const Job& j) {
+  nlohmann::json out = {{"id", j.id},
+                        {"status", to_string(j.status)},
+                        {"params", to_json(j.params)},
+                        {"image_name", j.image_name},
+                        {"image_format", j.image_format},
+                        {"image_url", "/api/jobs/" + std::to_string(j.id) + "/image"},
+                        {"events_url", "/api/jobs/" + std::to_string(j.id) + "/events"},
+                        {"created_at", j.created_at},
+                        {"started_at", j.started_at},
+                        {"finished_at", j.finished_at},
+                        {"attempts", j.attempts},
+                        {"interrupted", j.interrupted},
+                        {"step", j.step},
+                        {"total_steps", j.total_steps},
+                        {"error", j.error},
+                        {"result", j.result}};
+  nlohmann::json urls = nlohmann::json::object();
+  for (const char* key : {"video", "metadata", "thumbnail"}) {
+    if (j.result.contains(key) && j.result[key].is_string()) {
+      urls[key] = "/outputs/" + j.result[key].get<std::string>();
+    }
+  }
+  out["urls"] = urls;
+  return out;
+}
+
+}  // namespace i2v::server

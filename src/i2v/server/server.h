@@ -1,0 +1,62 @@
+// `i2v serve`: the HTTP server that owns the job store, the event broadcaster and the worker,
+// serves the embedded web page, the JSON API (http_api.h) and the finished videos.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "i2v/server/job_submission.h"
+#include "i2v/server/video_generator.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace i2v::server {
+
+class JobStore;
+class EventBroadcaster;
+class JobRunner;
+struct ApiContext;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 7860;  // 0 = any free port (see Server::port())
+  std::filesystem::path outputs_dir = "outputs";
+  std::filesystem::path db_path;  // default: <outputs>/i2v-jobs.sqlite
+  std::string token;              // required when host is not loopback
+  SubmissionLimits limits;
+  int max_queued = 100;   // queued jobs beyond this are refused with 429
+  int preview_every = 0;  // steps between preview frames (0: ~25 per job)
+  int http_threads = 32;  // each open event stream holds one
+};
+
+class Server {
+ public:
+  // Opens the store, re-queues jobs a dead process left running. ConfigError for a non-loopback
+  // host without a token, IoError when the outputs folder or database cannot be made.
+  Server(ServerOptions options, std::shared_ptr<VideoGenerator> generator);
+  ~Server();
+
+  // Binds the socket; returns the port. IoError when the address is taken or not allowed.
+  int bind();
+  // Starts the worker and serves until stop(). bind() first.
+  void run();
+  void stop();  // from any thread
+  int port() const { return port_; }
+  std::string url() const;
+  JobStore& store();
+
+ private:
+  ServerOptions options_;
+  std::shared_ptr<VideoGenerator> generator_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<EventBroadcaster> events_;
+  std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<ApiContext> context_;
+  std::unique_ptr<httplib::Server> http_;
+  int port_ = 0;
+};
+
+}  // namespace i2v::server
