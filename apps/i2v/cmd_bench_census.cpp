@@ -57,11 +57,13 @@ double flops_of(const std::string& name, const at::RecordFunction& fn) {
     return 2.0 * numel(x) * w->size(0);
   }
   if (name == "aten::mm" || name == "aten::bmm" || name == "aten::matmul" ||
-      name == "aten::addmm" || name == "aten::baddbmm" || name == "aten::addbmm") {
+      name == "aten::addmm" || name == "aten::addmm_" || name == "aten::baddbmm" ||
+      name == "aten::addbmm") {
+    // (..., M, K) x (..., K, N): 2 * M * K * N per batch entry.
     const size_t a = name == "aten::mm" || name == "aten::bmm" || name == "aten::matmul" ? 0 : 1;
-    const at::Tensor *x = tensor_arg(fn, a), *out = tensor_out(fn);
-    if (!x || !out || x->dim() < 1) return 0;
-    return 2.0 * numel(out) * x->size(-1);
+    const at::Tensor *x = tensor_arg(fn, a), *y = tensor_arg(fn, a + 1);
+    if (!x || !y || x->dim() < 1 || y->dim() < 2) return 0;
+    return 2.0 * numel(x) * y->size(-1);
   }
   return 0;
 }
