@@ -50,6 +50,14 @@ double flops_of(const std::string& name, const at::RecordFunction& fn) {
     const double rows = numel(q) / q->size(-1);
     return 2.0 * rows * k->size(-2) * (q->size(-1) + v->size(-1));
   }
+  if (name == "i2v::temporal_conv") {  // h (B, F*S, C_in), weight (C_out, C_in, 3, 1, 1), F
+    const at::Tensor *h = tensor_arg(fn, 0), *w = tensor_arg(fn, 1);
+    const auto inputs = fn.inputs();
+    if (!h || !w || h->dim() != 3 || inputs.size() < 3 || !inputs[2].isInt()) return 0;
+    const double frames = static_cast<double>(inputs[2].toInt());
+    // The centre tap on every frame, the two side taps on all but one frame each.
+    return 2.0 * numel(h) * w->size(0) * (3.0 * frames - 2.0) / frames;
+  }
   if (contains(name, "conv")) return 0;  // conv_flops_of, at the end
   if (name == "aten::linear") {
     const at::Tensor *x = tensor_arg(fn, 0), *w = tensor_arg(fn, 1);

@@ -1,6 +1,7 @@
 #include "i2v/nn/temporal_conv.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "i2v/nn/placeholder.h"
@@ -44,6 +45,8 @@ at::Tensor TemporalConvLayerImpl::forward(const at::Tensor& x, int64_t num_frame
 
 at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int64_t num_frames) {
   const at::Tensor& weight = convs[i]->weight;  // (C_out, C_in, 3, 1, 1)
+  // One profiler/census entry (a convolution) for the three products below.
+  RECORD_FUNCTION("i2v::temporal_conv", std::vector<c10::IValue>({h, weight, num_frames}));
   const int64_t b = h.size(0), cin = h.size(2), cout = weight.size(0);
   const int64_t s = h.size(1) / num_frames;
   auto tap = [&](int64_t k) {  // (C_out, C_in) for frame offset k - 1, used transposed
