@@ -18,6 +18,7 @@
 #include "i2v/core/runtime.h"
 #include "i2v/image/decode.h"
 #include "i2v/io/safetensors.h"
+#include "i2v/kernels/cpu_features.h"
 #include "i2v/pipeline/i2v_pipeline.h"
 #include "i2v/video/video_writer.h"
 
@@ -34,17 +35,9 @@ struct GenerateArgs {
   bool overwrite = false;
 };
 
-// CPU features that make bf16 matrix products fast (AVX512-BF16 or AMX-BF16).
+// CPU features that make bf16 matrix products fast (AVX512-BF16 or AMX-BF16, from cpuid).
 bool cpu_has_fast_bf16() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) == 0) {
-      return line.find(" avx512_bf16") != std::string::npos ||
-             line.find(" amx_bf16") != std::string::npos;
-    }
-  }
-  return false;
+  return kernels::cpu_has_fast_bf16();
 }
 
 at::ScalarType resolve_precision(const std::string& p) {

@@ -95,11 +95,13 @@ TEST(ScaledDotProduct, Bf16ReturnsBf16) {
     set_attention_score_budget(budget);
     at::Tensor out = scaled_dot_product(q, k, v, 0.35);
     EXPECT_EQ(out.scalar_type(), at::kBFloat16);
-    // The computation runs in float32: only the final rounding to bf16 (2^-8 relative) remains.
+    // bf16 inputs: both products run in bf16 (float32 accumulation) and the scores are rounded
+    // to bf16 once before the float32 softmax, as in diffusers' bf16 attention; the probabilities
+    // are rounded to bf16 for the second product. About 1% of the output range.
     const double rel = max_abs_diff(out, ref) / ref.abs().max().item<double>();
     std::printf("[ bf16   ] scaled_dot_product budget %lld: rel err %.2e\n",
                 static_cast<long long>(budget), rel);
-    EXPECT_LE(rel, 4e-3);
+    EXPECT_LE(rel, 2e-2);
   }
 }
 
@@ -144,7 +146,11 @@ TEST(Norms, Bf16ComputesInFloat32AndReturnsBf16) {
   at::Tensor ref =
       at::group_norm(x.to(at::kFloat), 2, gn->weight.to(at::kFloat), gn->bias.to(at::kFloat), 1e-5)
           .to(at::kBFloat16);
-  EXPECT_TRUE(at::equal(y, ref));
+  // The fused kernel rounds its float32 result once, like the reference, but its float32 sums
+  // may differ in the last bits: at most one bf16 step apart (bf16 statistics would be off by
+  // whole units here).
+  EXPECT_LE((y.to(at::kFloat) - ref.to(at::kFloat)).abs().max().item<float>(),
+            ref.to(at::kFloat).abs().max().item<float>() / 128);
 
   at::Tensor t = (randn({3, 5, 6}, 19) + 100).to(at::kBFloat16);
   at::Tensor z = ln->forward(t);

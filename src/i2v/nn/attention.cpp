@@ -6,6 +6,7 @@
 #include <string>
 
 #include "i2v/core/error.h"
+#include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
 
@@ -55,12 +56,12 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   auto split_heads = [&](const at::Tensor& t) {
     return t.view({n, -1, h, d}).transpose(1, 2);  // (N, H, L, d)
   };
-  at::Tensor q = split_heads(to_q->forward(x));
-  at::Tensor k = split_heads(to_k->forward(kv));
-  at::Tensor v = split_heads(to_v->forward(kv));
+  at::Tensor q = split_heads(linear(to_q, x));
+  at::Tensor k = split_heads(linear(to_k, kv));
+  at::Tensor v = split_heads(linear(to_v, kv));
   at::Tensor o = scaled_dot_product(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)));
   o = o.transpose(1, 2).reshape({n, -1, h * d});
-  o = out_proj_->forward(o);
+  o = linear(out_proj_, o);
   if (spatial) o = o.transpose(1, 2).reshape(input.sizes());
   if (options.residual_connection) o = o + input;
   if (options.rescale_output_factor != 1.0) o = o / options.rescale_output_factor;

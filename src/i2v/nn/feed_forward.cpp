@@ -8,6 +8,7 @@
 
 #include "i2v/core/error.h"
 #include "i2v/nn/chunking.h"
+#include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
 
@@ -18,7 +19,7 @@ GatedGeluImpl::GatedGeluImpl(int64_t dim_in, int64_t dim_out, bool g) : gated(g)
 }
 
 at::Tensor GatedGeluImpl::forward(const at::Tensor& x) {
-  at::Tensor h = proj->forward(x);
+  at::Tensor h = linear(proj, x);
   if (!gated) return at::gelu(h);
   auto parts = h.chunk(2, -1);               // value, gate
   return at::gelu(parts[1]).mul_(parts[0]);  // in place: one hidden-sized buffer less
@@ -45,7 +46,7 @@ at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
   const int64_t width = act_->proj->options.out_features();
   const int64_t rows = std::max<int64_t>(1, feed_forward_budget() / width);
   const int64_t tokens = x.numel() / dim;
-  if (tokens <= rows) return out_->forward(act_->forward(x));
+  if (tokens <= rows) return linear(out_, act_->forward(x));
 
   const at::Tensor x2 = x.reshape({tokens, dim});
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
@@ -53,7 +54,7 @@ at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
   at::Tensor out = at::empty({tokens, out_shape.back()}, x.options());
   for (int64_t r0 = 0; r0 < tokens; r0 += rows) {
     const int64_t n = std::min(rows, tokens - r0);
-    out.narrow(0, r0, n).copy_(out_->forward(act_->forward(x2.narrow(0, r0, n))));
+    out.narrow(0, r0, n).copy_(linear(out_, act_->forward(x2.narrow(0, r0, n))));
   }
   return out.view(out_shape);
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "i2v/core/error.h"
+#include "i2v/kernels/group_norm.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -33,8 +34,36 @@ at::Tensor GroupNorm32Impl::forward(const at::Tensor& x) {
     throw ShapeError("GroupNorm: expected input (N, " + std::to_string(channels) + ", ...), got " +
                      shape_string(x));
   }
+  return normalize(x, false);
+}
+
+at::Tensor GroupNorm32Impl::forward_silu(const at::Tensor& x) {
+  if (!x.defined() || x.dim() < 2 || x.size(1) != channels) {
+    throw ShapeError("GroupNorm: expected input (N, " + std::to_string(channels) + ", ...), got " +
+                     shape_string(x));
+  }
+  return normalize(x, true);
+}
+
+at::Tensor GroupNorm32Impl::forward_tokens(const at::Tensor& x, bool silu) {
+  if (!x.defined() || x.dim() != 3 || x.size(2) != channels) {
+    throw ShapeError("GroupNorm: expected tokens (N, L, " + std::to_string(channels) + "), got " +
+                     shape_string(x));
+  }
+  if (uses_kernel(x)) return kernels::group_norm_tokens(x, num_groups, weight, bias, eps, silu);
+  return normalize(x.transpose(1, 2), silu).transpose(1, 2).contiguous();
+}
+
+bool GroupNorm32Impl::uses_kernel(const at::Tensor& x) const {
+  return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16);
+}
+
+at::Tensor GroupNorm32Impl::normalize(const at::Tensor& x, bool silu) {
+  // The fused CPU kernel reads contiguous and channels-last inputs in place (float32 statistics).
+  if (uses_kernel(x)) return kernels::group_norm(x, num_groups, weight, bias, eps, silu);
   // at::group_norm accepts (N, C, *) of any rank and normalises over each group's C/G x * block.
   at::Tensor y = at::group_norm(as_f32(x), num_groups, as_f32(weight), as_f32(bias), eps);
+  if (silu) y = at::silu(y);
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());
 }
 

@@ -13,10 +13,19 @@ class GroupNorm32Impl : public torch::nn::Module {
  public:
   GroupNorm32Impl(int64_t num_groups, int64_t channels, double eps, bool affine = true);
   at::Tensor forward(const at::Tensor& x);
+  // silu(forward(x)) in one pass.
+  at::Tensor forward_silu(const at::Tensor& x);
+  // x (N, L, C): statistics per (n, group) over all L tokens (what forward does on the
+  // (N, C, L) transpose), without the transposes. Returns (N, L, C) contiguous.
+  at::Tensor forward_tokens(const at::Tensor& x, bool silu = false);
 
   int64_t num_groups, channels;
   double eps;
   at::Tensor weight, bias;  // (C); undefined when not affine
+
+ private:
+  bool uses_kernel(const at::Tensor& x) const;
+  at::Tensor normalize(const at::Tensor& x, bool silu);
 };
 TORCH_MODULE(GroupNorm32);
 

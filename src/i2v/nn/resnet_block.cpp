@@ -37,11 +37,11 @@ at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& tem
                      std::to_string(time_emb_proj->options.in_features()) + "), got " +
                      shape_string(temb));
   }
-  at::Tensor h = conv1->forward(at::silu(norm1->forward(x)));
+  at::Tensor h = conv1->forward(norm1->forward_silu(x));
   if (temb.defined() && time_emb_proj) {
     h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
-  h = conv2->forward(at::silu(norm2->forward(h)));
+  h = conv2->forward(norm2->forward_silu(h));
   at::Tensor shortcut = conv_shortcut ? conv_shortcut->forward(x) : x;
   at::Tensor out = shortcut + h;
   if (output_scale_factor != 1.0) out = out / output_scale_factor;

@@ -35,6 +35,14 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
   if (output_size && (output_size->size() != 2 || (*output_size)[0] < 1 || (*output_size)[1] < 1)) {
     throw ShapeError("upsample: output size must be two positive numbers (H, W)");
   }
+  if (!output_size) {
+    // Doubling: every value copied into a 2x2 block, as one strided copy in x's dtype (exactly
+    // what nearest upsampling computes, without a float32 round trip for bf16).
+    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+    at::Tensor up =
+        x.unsqueeze(3).unsqueeze(5).expand({n, c, h, 2, w, 2}).reshape({n, c, 2 * h, 2 * w});
+    return conv->forward(up);
+  }
   // libtorch 1.13 has no bf16 nearest-upsampling kernel on CPU; nearest only copies values, so the
   // float32 round trip (the reference does the same) changes nothing.
   at::Tensor in = x.scalar_type() == at::kBFloat16 ? x.to(at::kFloat) : x;

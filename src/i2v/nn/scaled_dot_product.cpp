@@ -1,6 +1,7 @@
 #include "i2v/nn/scaled_dot_product.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "i2v/core/error.h"
+#include "i2v/kernels/softmax.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -27,18 +29,26 @@ void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
   }
 }
 
-// softmax(q k^T * scale) v for one block, q/k/v (B, L, d) float32.
+// softmax(q k^T * scale) v for one block, q/k/v (B, L, d). The two products run in the input
+// dtype (bf16 products accumulate in float32 inside oneDNN, 2-3x faster than float32 products);
+// the scaling and the softmax always run in float32.
 at::Tensor attend_block(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                         double scale) {
   // bmm, not baddbmm(beta = 0): libtorch 1.13 may read the uninitialised output buffer there.
-  at::Tensor scores = at::bmm(q, k.transpose(1, 2)).mul_(scale);
-  return at::bmm(at::softmax(scores, -1), v);
+  at::Tensor scores = at::bmm(q, k.transpose(1, 2));
+  if (scores.device().is_cpu()) {  // one pass: scale, float32 softmax, probabilities in v's dtype
+    return at::bmm(kernels::scaled_softmax(scores, scale, v.scalar_type()), v);
+  }
+  if (scores.scalar_type() == at::kFloat) return at::bmm(at::softmax(scores.mul_(scale), -1), v);
+  at::Tensor probs = at::softmax(scores.to(at::kFloat).mul_(scale), -1).to(v.scalar_type());
+  return at::bmm(probs, v);
 }
 
 }  // namespace
 
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               double scale) {
+  RECORD_FUNCTION("i2v::attention", std::vector<c10::IValue>({q, k, v}));
   check_inputs(q, k, v);
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   return at::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale);
@@ -49,10 +59,12 @@ at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at
   }
 #endif
   const int64_t lq = q.size(-2), lk = k.size(-2), d = q.size(-1), dv = v.size(-1);
-  // Flatten the leading dims into one batch dim (views when q/k/v are contiguous there).
-  const at::Tensor q3 = q.to(at::kFloat).reshape({-1, lq, d});
-  const at::Tensor k3 = k.to(at::kFloat).reshape({-1, lk, d});
-  const at::Tensor v3 = v.to(at::kFloat).reshape({-1, lk, dv});
+  // Flatten the leading dims into one batch dim (views when q/k/v are contiguous there). Half
+  // precision other than bf16 (CPU fp16 products are slow and lossy) computes in float32.
+  const at::ScalarType dtype = q.scalar_type() == at::kBFloat16 ? q.scalar_type() : at::kFloat;
+  const at::Tensor q3 = q.to(dtype).reshape({-1, lq, d});
+  const at::Tensor k3 = k.to(dtype).reshape({-1, lk, d});
+  const at::Tensor v3 = v.to(dtype).reshape({-1, lk, dv});
   const int64_t batch = q3.size(0);
 
   std::vector<int64_t> out_shape(q.sizes().begin(), q.sizes().end());

@@ -11,9 +11,10 @@
 namespace i2v::nn {
 
 // q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with equal leading dims (typically (N, heads)).
-// Returns (..., Lq, dv) in q's dtype. Scores, softmax and the weighted sum run in float32 (bf16
-// scores lose ~3 significant digits before the exponential). With libtorch >= 2.1 (2.0: only for
-// the default scale 1/sqrt(d)) the fused kernel is used instead; it bounds its own memory.
+// Returns (..., Lq, dv) in q's dtype. bf16 inputs: both products in bf16 (float32 accumulation;
+// the scores are rounded to bf16 once, as in diffusers' bf16 attention), scaling and softmax in
+// float32; other dtypes compute in float32. With libtorch >= 2.1 (2.0: only for the default scale
+// 1/sqrt(d)) the fused kernel is used instead; it bounds its own memory.
 at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               double scale);
 

@@ -1,6 +1,7 @@
 #include "i2v/nn/temporal_conv.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "i2v/nn/placeholder.h"
@@ -27,14 +28,44 @@ TemporalConvLayerImpl::TemporalConvLayerImpl(int64_t in_channels, int64_t out_ch
 
 at::Tensor TemporalConvLayerImpl::forward(const at::Tensor& x, int64_t num_frames) {
   require_nchw(x, norms.front()->channels, "temporal conv");
-  const int64_t bf = x.size(0);
+  const int64_t bf = x.size(0), c = x.size(1), height = x.size(2), width = x.size(3);
   const int64_t b = require_frames(x, num_frames, "temporal conv");
-  at::Tensor identity = x.reshape({b, num_frames, x.size(1), x.size(2), x.size(3)})
-                            .permute({0, 2, 1, 3, 4});  // (B, C, F, H, W)
-  at::Tensor h = identity;
-  for (size_t i = 0; i < convs.size(); ++i) h = convs[i]->forward(at::silu(norms[i]->forward(h)));
-  h = identity + h;
-  return h.permute({0, 2, 1, 3, 4}).reshape({bf, -1, x.size(2), x.size(3)});
+  const int64_t s = height * width;
+  // Token-major (B, F*H*W, C): a free view of channels-last input, else one transposing copy.
+  // In this layout every frame's tokens are one contiguous block, so a (3, 1, 1) convolution is
+  // three matrix products over whole runs of frames (no Conv3d, which libtorch 1.13 runs on a
+  // slow generic path), and the group norms read the same memory.
+  at::Tensor h = x.permute({0, 2, 3, 1}).reshape({b, num_frames * s, c});
+  for (size_t i = 0; i < convs.size(); ++i) {
+    h = mix_frames(norms[i]->forward_tokens(h, /*silu=*/true), i, num_frames);
+  }
+  // The sum takes x's layout; the token-major result is read through a permuted view.
+  return x + h.view({bf, height, width, c}).permute({0, 3, 1, 2});
+}
+
+at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int64_t num_frames) {
+  const at::Tensor& weight = convs[i]->weight;  // (C_out, C_in, 3, 1, 1)
+  // One profiler/census entry (a convolution) for the three products below.
+  RECORD_FUNCTION("i2v::temporal_conv", std::vector<c10::IValue>({h, weight, num_frames}));
+  const int64_t b = h.size(0), cin = h.size(2), cout = weight.size(0);
+  const int64_t s = h.size(1) / num_frames;
+  auto tap = [&](int64_t k) {  // (C_out, C_in) for frame offset k - 1, used transposed
+    return weight.select(2, k).reshape({cout, cin}).contiguous().t();
+  };
+  const at::Tensor& bias = convs[i]->bias;
+  const at::Tensor h2 = h.reshape({-1, cin});
+  at::Tensor out =
+      (bias.defined() ? at::addmm(bias, h2, tap(1)) : at::mm(h2, tap(1))).view({b, -1, cout});
+  if (num_frames > 1) {
+    const at::Tensor before = tap(0), after = tap(2);
+    const int64_t rows = (num_frames - 1) * s;
+    for (int64_t j = 0; j < b; ++j) {
+      const at::Tensor hj = h.select(0, j), oj = out.select(0, j);
+      oj.narrow(0, s, rows).addmm_(hj.narrow(0, 0, rows), before);  // frame f-1 -> f
+      oj.narrow(0, 0, rows).addmm_(hj.narrow(0, s, rows), after);   // frame f+1 -> f
+    }
+  }
+  return out;
 }
 
 }  // namespace i2v::nn

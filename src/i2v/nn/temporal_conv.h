@@ -22,6 +22,10 @@ class TemporalConvLayerImpl : public torch::nn::Module {
 
   std::vector<GroupNorm32> norms;
   std::vector<torch::nn::Conv3d> convs;
+
+ private:
+  // convs[i] applied to token-major h (B, F*S, C_in) -> (B, F*S, C_out), as matrix products.
+  at::Tensor mix_frames(const at::Tensor& h, size_t i, int64_t num_frames);
 };
 TORCH_MODULE(TemporalConvLayer);
 

@@ -1,5 +1,6 @@
 #include "i2v/nn/transformer_2d.h"
 
+#include "i2v/nn/linear.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -36,12 +37,12 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
   if (!use_linear_projection) t = proj_in_conv->forward(t);
   const int64_t inner = t.size(1);
   t = t.permute({0, 2, 3, 1}).reshape({n, h * w, inner});
-  if (use_linear_projection) t = proj_in_linear->forward(t);
+  if (use_linear_projection) t = linear(proj_in_linear, t);
   for (const auto& block : *transformer_blocks) {
     t = block->as<BasicTransformerBlockImpl>()->forward(t, context);
   }
   if (use_linear_projection) {
-    t = proj_out_linear->forward(t).view({n, h, w, -1}).permute({0, 3, 1, 2});
+    t = linear(proj_out_linear, t).view({n, h, w, -1}).permute({0, 3, 1, 2});
     // x first: the sum takes x's (N, C, H, W) layout, so the permuted view needs no copy.
     return x + t;
   }

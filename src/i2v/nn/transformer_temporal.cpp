@@ -1,5 +1,6 @@
 #include "i2v/nn/transformer_temporal.h"
 
+#include "i2v/nn/linear.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -22,14 +23,16 @@ at::Tensor TransformerTemporalModelImpl::forward(const at::Tensor& x, int64_t nu
   require_nchw(x, norm->channels, "temporal transformer");
   const int64_t bf = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t b = require_frames(x, num_frames, "temporal transformer");
-  at::Tensor t = x.reshape({b, num_frames, c, h, w}).permute({0, 2, 1, 3, 4});  // (B, C, F, H, W)
-  t = norm->forward(t);
-  t = t.permute({0, 3, 4, 2, 1}).reshape({b * h * w, num_frames, c});  // sequences over frames
-  t = proj_in->forward(t);
+  // Sequences over frames (B*H*W, F, C), made by one transposing copy; the group norm's statistics
+  // (per batch item and group, over all frames and positions) do not depend on the token order,
+  // so it runs on the (B, H*W*F, C) tokens directly.
+  at::Tensor t = x.reshape({b, num_frames, c, h * w}).permute({0, 3, 1, 2}).reshape({b, -1, c});
+  t = norm->forward_tokens(t).view({b * h * w, num_frames, c});
+  t = linear(proj_in, t);
   for (const auto& block : *transformer_blocks) {
     t = block->as<BasicTransformerBlockImpl>()->forward(t);
   }
-  t = proj_out->forward(t).view({b, h, w, num_frames, c}).permute({0, 3, 4, 1, 2});  // (B,F,C,H,W)
+  t = linear(proj_out, t).view({b, h, w, num_frames, c}).permute({0, 3, 4, 1, 2});  // (B,F,C,H,W)
   // x first: the sum takes x's layout, so the permuted view is read in place instead of copied.
   return (x.reshape({b, num_frames, c, h, w}) + t).view({bf, c, h, w});
 }

@@ -43,9 +43,14 @@ at::Tensor VaeDecoderImpl::forward(const at::Tensor& z, const TraceFn* trace_fn)
     h = up_block_list[i]->forward(h);
     trace(trace_fn, "decoder.up_blocks." + std::to_string(i) + ".out", h);
   }
-  h = conv_norm_out->forward(h);
-  trace(trace_fn, "decoder.conv_norm_out.out", h);
-  h = conv_out->forward(at::silu(h));
+  if (trace_fn && *trace_fn) {
+    h = conv_norm_out->forward(h);
+    trace(trace_fn, "decoder.conv_norm_out.out", h);
+    h = at::silu(h);
+  } else {
+    h = conv_norm_out->forward_silu(h);  // one pass instead of two
+  }
+  h = conv_out->forward(h);
   trace(trace_fn, "decoder.conv_out.out", h);
   return h;
 }

@@ -1,0 +1,60 @@
+// `i2v bench unet`: times UNet forwards on random inputs (e.g. the real architecture written by
+// make-model) and prints one JSON object, so numbers from any machine compare by script.
+#include <chrono>
+
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include "cmd_bench_common.h"
+#include "i2v/core/error.h"
+#include "i2v/models/unet/i2vgen_xl_unet.h"
+#include "i2v/weights/model_dir.h"
+
+namespace i2v::cli {
+namespace {
+
+RegisterBench reg(10, [](CLI::App& bench, std::function<int()>& run) {
+  auto* unet = bench.add_subcommand("unet", "Time UNet forward passes on random inputs");
+  auto o = std::make_shared<BenchOptions>();
+  auto batch = std::make_shared<int>(2);
+  add_bench_options(unet, *o);
+  unet->add_option("--batch", *batch, "Batch (2 = classifier-free guidance)")
+      ->capture_default_str();
+  run = [o, batch] {
+    if (*batch < 1) throw ConfigError("bench unet: --batch must be >= 1");
+    const at::ScalarType dtype = bench_dtype(o->precision);
+    torch::NoGradGuard no_grad;
+    auto t_load = std::chrono::steady_clock::now();
+    auto dir = weights::ModelDir::open(o->model);
+    unet::I2VGenXLUNet model(unet::UNetConfig::from_json(dir.config("unet"), "unet/config.json"));
+    model->to(dtype);
+    weights::VariantPolicy policy;
+    policy.compute_dtype = dtype;
+    weights::LoadOptions load;
+    load.dtype = dtype;
+    dir.load_into(*model, "unet", policy, load);
+    model->eval();
+    const double load_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+
+    const auto& c = model->config();
+    const int64_t b = *batch, f = o->frames, h = o->size / 8, w = o->size / 8;
+    auto opts = at::TensorOptions().dtype(dtype);
+    unet::UNetInputs in{at::randn({b, c.in_channels, f, h, w}, opts),
+                        at::scalar_tensor(500, at::kLong),
+                        at::full({b}, 8, at::kLong),
+                        at::randn({b, c.in_channels, f, h, w}, opts),
+                        at::randn({b, 1, c.cross_attention_dim}, opts),
+                        at::randn({b, 77, c.cross_attention_dim}, opts)};
+    nlohmann::json j = {{"bench", "unet"}, {"precision", dtype_name(dtype)},
+                        {"batch", b},      {"frames", f},
+                        {"size", o->size}, {"latent", {h, w}},
+                        {"load_s", load_s}};
+    j.update(time_runs(*o, [&] { model->forward(in); }));
+    print_bench_json(*o, j);
+    return 0;
+  };
+  return unet;
+});
+
+}  // namespace
+}  // namespace i2v::cli

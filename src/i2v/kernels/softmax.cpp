@@ -1,0 +1,97 @@
+#include "i2v/kernels/softmax.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "i2v/core/error.h"
+#include "i2v/kernels/vector_math.h"
+
+namespace i2v::kernels {
+namespace {
+
+template <typename In, typename Out>
+I2V_INLINE void softmax_row(const In* x, Out* y, int64_t n, float scale, float* buf) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    buf[i] = load(x, i) * scale;
+    m = std::max(m, buf[i]);
+  }
+  float sum[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) {
+      buf[i + j] = exp_f(buf[i + j] - m);
+      sum[j] += buf[i + j];
+    }
+  }
+  for (; i < n; ++i) {
+    buf[i] = exp_f(buf[i] - m);
+    sum[0] += buf[i];
+  }
+  float total = 0;
+  for (int j = 0; j < 16; ++j) total += sum[j];
+  const float inv = 1.0f / total;
+  for (int64_t k = 0; k < n; ++k) store(y, k, buf[k] * inv);
+}
+
+I2V_CLONES void rows_bf16_bf16(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t n,
+                               float s, float* buf) {
+  for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
+}
+I2V_CLONES void rows_bf16_f32(const uint16_t* x, float* y, int64_t r0, int64_t r1, int64_t n,
+                              float s, float* buf) {
+  for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
+}
+I2V_CLONES void rows_f32_bf16(const float* x, uint16_t* y, int64_t r0, int64_t r1, int64_t n,
+                              float s, float* buf) {
+  for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
+}
+I2V_CLONES void rows_f32_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t n, float s,
+                             float* buf) {
+  for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
+}
+
+}  // namespace
+
+at::Tensor scaled_softmax(const at::Tensor& input, double scale, at::ScalarType out_dtype) {
+  RECORD_FUNCTION("i2v::softmax", std::vector<c10::IValue>({input}));
+  auto ok = [](at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16; };
+  if (!input.defined() || input.dim() < 1 || !ok(input.scalar_type()) || !ok(out_dtype) ||
+      !input.device().is_cpu()) {
+    throw ShapeError("scaled_softmax: needs a float32 or bfloat16 CPU tensor and output dtype");
+  }
+  const at::Tensor x = input.contiguous();
+  at::Tensor y = at::empty(x.sizes(), x.options().dtype(out_dtype));
+  const int64_t n = x.dim() ? x.size(-1) : 1;
+  if (x.numel() == 0 || n == 0) return y;
+  const int64_t rows = x.numel() / n;
+  const bool in16 = x.scalar_type() == at::kBFloat16, out16 = out_dtype == at::kBFloat16;
+  const float s = static_cast<float>(scale);
+  at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / n), [&](int64_t r0, int64_t r1) {
+    std::vector<float> buf(n);
+    const void* xp = x.data_ptr();
+    void* yp = y.data_ptr();
+    if (in16 && out16) {
+      rows_bf16_bf16(static_cast<const uint16_t*>(xp), static_cast<uint16_t*>(yp), r0, r1, n, s,
+                     buf.data());
+    } else if (in16) {
+      rows_bf16_f32(static_cast<const uint16_t*>(xp), static_cast<float*>(yp), r0, r1, n, s,
+                    buf.data());
+    } else if (out16) {
+      rows_f32_bf16(static_cast<const float*>(xp), static_cast<uint16_t*>(yp), r0, r1, n, s,
+                    buf.data());
+    } else {
+      rows_f32_f32(static_cast<const float*>(xp), static_cast<float*>(yp), r0, r1, n, s,
+                   buf.data());
+    }
+  });
+  return y;
+}
+
+}  // namespace i2v::kernels

@@ -1,0 +1,21 @@
+#include "i2v/nn/linear.h"
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace i2v::nn {
+
+at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
+  const at::Tensor& w = layer->weight;
+  if (!x.defined() || x.dim() < 2 || x.size(-1) != w.size(1))
+    return torch::nn::Linear(layer)->forward(x);     // its errors
+  const at::Tensor x2 = x.reshape({-1, w.size(1)});  // a view for row-contiguous inputs
+  const at::Tensor& b = layer->bias;
+  at::Tensor y = b.defined() ? at::addmm(b, x2, w.t()) : at::mm(x2, w.t());
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.size(0);
+  return y.view(shape);
+}
+
+}  // namespace i2v::nn

@@ -1,0 +1,14 @@
+// A torch::nn::Linear applied as one matrix product over all leading dims: libtorch 1.13's linear
+// runs (N, L, in) inputs as matmul followed by a separate bias pass over the whole output; addmm
+// on the flattened rows folds the bias into the product.
+#pragma once
+
+#include <ATen/Tensor.h>
+#include <torch/nn/modules/linear.h>
+
+namespace i2v::nn {
+
+// x (..., in_features) -> (..., out_features); same values as layer->forward(x).
+at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x);
+
+}  // namespace i2v::nn
