@@ -45,6 +45,7 @@ void MemoryLog::begin_stage(const std::string& stage) {
   reset_cpu_peak();
   reset_sampled_peak_rss();
   if (cuda_) reset_cuda_peak();
+  stages_[stage].counted_begin = snapshot(cuda_).allocated;
   write({{"event", "stage_begin"}, {"stage", stage}, {"memory", snapshot_json(snapshot(cuda_))}});
 }
 
@@ -75,7 +76,8 @@ void MemoryLog::event(const std::string& kind, const nlohmann::json& fields) {
 nlohmann::json MemoryLog::stages_json() const {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [name, r] : stages_) {
-    j[name] = {{"counted_peak_bytes", r.counted_peak},
+    j[name] = {{"counted_begin_bytes", r.counted_begin},
+               {"counted_peak_bytes", r.counted_peak},
                {"rss_peak_bytes", r.rss_peak},
                {"rss_end_bytes", r.rss_end}};
   }

@@ -17,8 +17,9 @@
 namespace i2v::memory {
 
 struct StagePeakRecord {
-  int64_t counted_peak = 0;  // counting allocator (or CUDA allocated) peak during the stage
-  int64_t rss_peak = 0;      // sampled RSS peak during the stage
+  int64_t counted_begin = 0;  // counted bytes in use when the stage began
+  int64_t counted_peak = 0;   // counting allocator (or CUDA allocated) peak during the stage
+  int64_t rss_peak = 0;       // sampled RSS peak during the stage
   int64_t rss_end = 0;
 };
 
