@@ -95,8 +95,11 @@ PlanChoice plan_for(const ModelFacts& m, const Shapes& s, int64_t budget, double
     if (t.width == 64 && t.height == 64) break;
   }
   if (fits.empty()) {
-    msg << " Even the smallest settings do not fit: the weights alone need about "
-        << format_bytes(runtime_baseline_bytes() + m.unet_block_bytes) << ".";
+    Shapes tiny = s;
+    tiny.width = tiny.height = 64;
+    tiny.frames = 2;
+    msg << " Even 64x64 with 2 frames needs about " << format_bytes(estimate(m, tiny, c.plan).peak)
+        << " (the largest component's weights stay resident while it runs).";
   } else {
     msg << " Would fit with plan '" << c.plan.name << "': ";
     for (size_t i = 0; i < fits.size(); ++i) msg << (i ? ", or " : "") << fits[i];
@@ -113,7 +116,7 @@ std::vector<TierResult> tiers(const ModelFacts& m, const Shapes& base,
     TierResult best;
     best.budget = budget;
     int64_t best_score = 0;
-    for (int64_t size = 256; size <= 1280; size += 64) {
+    for (int64_t size = 256; size <= 2048; size += 64) {
       for (int64_t frames : {8, 16, 24, 32}) {
         Shapes s = base;
         s.width = s.height = size;

@@ -40,8 +40,8 @@ struct PlanChoice {
 // budget <= 0: no limit (the fastest plan). `margin`: fraction of the budget kept free.
 PlanChoice plan_for(const ModelFacts& m, const Shapes& s, int64_t budget, double margin = 0.0);
 
-// The largest square resolution (multiple of 64) x frames (8..32) that fit `budget`, with the
-// fastest plan that fits it (probe --tiers).
+// The largest square resolution (multiple of 64, up to 2048) x frames (8, 16, 24, 32) that fit
+// `budget`, with the fastest plan that fits it (probe --tiers).
 struct TierResult {
   int64_t budget = 0;
   bool any = false;
