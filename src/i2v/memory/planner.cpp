@@ -35,10 +35,11 @@ ExecPlan named_plan(const std::string& name) {
 }
 
 double relative_speed(const ExecPlan& p) {
-  // Measured on the real architecture at 256x256x8, bf16, 2 cores (bench/memory, README).
-  if (p.residency == Residency::StreamBlocks) return 0.85;
-  if (p.sequential_cfg) return 0.93;
-  if (p.frame_chunk > 0 || p.temporal_chunk > 0) return 0.97;
+  // s/step of the plain plan over this plan's, measured on the real architecture at 256x256x8,
+  // bf16, 2 shared cores (bench/memory.sh, README; noisy: other builds were running).
+  if (p.residency == Residency::StreamBlocks) return 0.69;
+  if (p.sequential_cfg) return 0.83;
+  if (p.frame_chunk > 0 || p.temporal_chunk > 0) return 0.85;
   return 1.0;
 }
 
