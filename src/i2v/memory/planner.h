@@ -21,7 +21,7 @@ struct PlanCandidate {
   Estimate estimate;
 };
 
-// plain, chunked, chunked+seqcfg, stream — in that order (each uses less memory and is slower).
+// plain, chunked, chunked+seqcfg, stream — in that order (each uses less memory).
 std::vector<ExecPlan> standard_plans();
 ExecPlan named_plan(const std::string& name);  // ConfigError listing the names
 double relative_speed(const ExecPlan& plan);
