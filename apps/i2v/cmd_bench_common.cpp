@@ -13,6 +13,7 @@
 #include "i2v/core/error.h"
 #include "i2v/core/runtime.h"
 #include "i2v/kernels/cpu_features.h"
+#include "precision.h"
 
 namespace i2v::cli {
 
@@ -41,10 +42,9 @@ void add_bench_options(CLI::App* cmd, BenchOptions& o) {
 }
 
 at::ScalarType bench_dtype(const std::string& p) {
-  if (p == "fp32") return at::kFloat;
-  if (p == "bf16") return at::kBFloat16;
-  if (p == "auto") return kernels::cpu_has_fast_bf16() ? at::kBFloat16 : at::kFloat;
-  throw ConfigError("--precision must be fp32, bf16 or auto (got '" + p + "')");
+  const at::ScalarType t = parse_precision(p);
+  if (t == at::kHalf) throw ConfigError("bench: --precision must be fp32, bf16 or auto");
+  return t;
 }
 
 const char* dtype_name(at::ScalarType t) {

@@ -18,9 +18,13 @@
 #include "i2v/core/runtime.h"
 #include "i2v/image/decode.h"
 #include "i2v/io/safetensors.h"
-#include "i2v/kernels/cpu_features.h"
+#include "i2v/memory/memory_log.h"
+#include "i2v/memory/memory_stats.h"
+#include "i2v/memory/planner.h"
 #include "i2v/pipeline/i2v_pipeline.h"
+#include "i2v/pipeline/model_facts.h"
 #include "i2v/video/video_writer.h"
+#include "precision.h"
 
 namespace i2v::cli {
 namespace {
@@ -33,24 +37,11 @@ struct GenerateArgs {
   double guidance = 9.0;
   int64_t seed = -1;
   bool overwrite = false;
+  // Memory (issue 5): plan, budget, enforcement, chunk overrides, log path.
+  std::string plan = "auto", memory_budget, memory_log, residency;
+  bool enforce_budget = false, sequential_cfg = false;
+  int64_t frame_chunk = -1, temporal_chunk = -1;
 };
-
-// CPU features that make bf16 matrix products fast (AVX512-BF16 or AMX-BF16, from cpuid).
-bool cpu_has_fast_bf16() {
-  return kernels::cpu_has_fast_bf16();
-}
-
-at::ScalarType resolve_precision(const std::string& p) {
-  if (p == "fp32") return at::kFloat;
-  if (p == "bf16") return at::kBFloat16;
-  if (p == "fp16") {
-    if (!cuda_available())
-      throw ConfigError("--precision fp16 needs a CUDA device; use bf16 or fp32");
-    return at::kHalf;
-  }
-  if (p == "auto") return cpu_has_fast_bf16() ? at::kBFloat16 : at::kFloat;
-  throw ConfigError("--precision must be auto, fp32, bf16 or fp16 (got '" + p + "')");
-}
 
 void apply_resolution(GenerateArgs& a) {
   if (a.resolution.empty()) return;
@@ -141,12 +132,30 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
                   "safetensors with initial_noise and vae_posterior_noise to use instead of "
                   "drawing them (replaying a reference run)");
   cmd->add_option("--dump", a->dump, "Write every intermediate tensor to this safetensors file");
+  cmd->add_option("--plan", a->plan,
+                  "Execution plan: auto (fastest that fits --memory-budget; plain without one), "
+                  "plain, chunked, chunked+seqcfg or stream")
+      ->capture_default_str();
+  cmd->add_option("--memory-budget", a->memory_budget,
+                  "Memory the run may use, e.g. 6GiB: the planner picks the fastest plan that "
+                  "fits, or refuses naming settings that would fit");
+  cmd->add_flag("--enforce-budget", a->enforce_budget,
+                "Make allocations beyond the budget fail, moving to the next cheaper plan");
+  cmd->add_option("--frame-chunk", a->frame_chunk, "Override: rows of frames per-frame layers run");
+  cmd->add_option("--temporal-chunk", a->temporal_chunk,
+                  "Override: spatial positions temporal layers run at once");
+  cmd->add_flag("--sequential-cfg", a->sequential_cfg,
+                "Override: unconditional and conditional UNet passes one after the other");
+  cmd->add_option("--residency", a->residency, "Override: weight residency, resident or stream");
+  cmd->add_option("--memory-log", a->memory_log,
+                  "JSON-lines memory log (default: <output>.memory.jsonl)");
   run = [a, cmd] {
+    memory::install_counting_allocator();
     if (!a->config.empty()) apply_yaml(*cmd, a->config);
     apply_resolution(*a);
     if (a->width == 0) a->width = 512;
     if (a->height == 0) a->height = 512;
-    const at::ScalarType dtype = resolve_precision(a->precision);
+    const at::ScalarType dtype = parse_precision(a->precision);
     if (a->seed < 0) a->seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
 
@@ -186,11 +195,62 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
       r.vae_posterior_noise = noise->tensor("vae_posterior_noise", at::kFloat);
     }
 
+    // The plan: named, or chosen by the planner from the budget before anything loads.
+    const int64_t budget = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
+    const auto variant = weights::parse_variant_mode(a->variant);
+    memory::Shapes shapes;
+    shapes.width = a->width;
+    shapes.height = a->height;
+    shapes.frames = a->frames;
+    shapes.cfg = a->guidance > 1.0;
+    shapes.element_bytes = static_cast<int64_t>(c10::elementSize(dtype));
+    shapes.decode_chunk = a->chunk;
+    const memory::ModelFacts facts =
+        pipeline::model_facts(weights::ModelDir::open(model), dtype, variant);
+    memory::PlanChoice choice;
+    if (a->plan == "auto") {
+      choice = memory::plan_for(facts, shapes, budget);
+      if (!choice.fits)
+        throw ConfigError("--memory-budget " + a->memory_budget + ": " + choice.message);
+    } else {
+      choice.plan = memory::named_plan(a->plan);
+      bool after = false;
+      for (const auto& p : memory::standard_plans()) {
+        if (after) choice.fallback.push_back(p);
+        if (p.name == choice.plan.name) after = true;
+      }
+      choice.estimate = memory::estimate(facts, shapes, choice.plan);
+    }
+    if (a->frame_chunk >= 0) choice.plan.frame_chunk = a->frame_chunk;
+    if (a->temporal_chunk >= 0) choice.plan.temporal_chunk = a->temporal_chunk;
+    if (a->sequential_cfg) choice.plan.sequential_cfg = true;
+    if (!a->residency.empty()) choice.plan.residency = memory::parse_residency(a->residency);
+    choice.estimate = memory::estimate(facts, shapes, choice.plan);
+    r.plan = choice.plan;
+    r.fallback = choice.fallback;
+    spdlog::info("[Memory] plan '{}' predicted peak {}{}", r.plan.name,
+                 memory::format_bytes(choice.estimate.peak),
+                 budget > 0 ? " (budget " + memory::format_bytes(budget) + ")" : std::string());
+    if (a->enforce_budget) {
+      if (budget <= 0) throw ConfigError("--enforce-budget needs --memory-budget");
+      // Counted bytes exclude the mapped weights: the allocator gets what they leave.
+      const int64_t weights = r.plan.residency == memory::Residency::StreamBlocks
+                                  ? facts.unet_block_bytes
+                                  : facts.unet_bytes;
+      memory::set_cpu_budget(std::max<int64_t>(
+          int64_t{64} << 20, budget - memory::runtime_baseline_bytes() - weights));
+    }
+    fs::path log_path =
+        a->memory_log.empty() ? fs::path(out.string() + ".memory.jsonl") : fs::path(a->memory_log);
+    memory::MemoryLog mlog(log_path.string());
+
     auto t_start = std::chrono::steady_clock::now();
     pipeline::PipelineOptions popts;
     popts.dtype = dtype;
-    popts.variant = weights::parse_variant_mode(a->variant);
+    popts.variant = variant;
+    mlog.begin_stage("load");
     auto pipe = pipeline::I2VGenXLPipeline::load(model, popts);
+    mlog.end_stage("load");
     pipe.validate(r);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
@@ -199,6 +259,7 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
 
     std::vector<std::pair<std::string, at::Tensor>> dumped;
     pipeline::GenerationHooks hooks;
+    hooks.memory_log = &mlog;
     const bool tty = isatty(STDERR_FILENO);
     hooks.on_step = [tty](const pipeline::StepProgress& p) {
       if (tty) {
@@ -242,6 +303,16 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
         {"load_seconds", load_s},
         {"stage_seconds", result.stage_seconds},
         {"peak_rss_bytes", peak_rss_bytes()},
+        {"memory",
+         {{"plan", r.plan.to_json()},
+          {"final_plan", result.final_plan.to_json()},
+          {"downgrades", result.downgrades},
+          {"budget_bytes", budget},
+          {"enforced", a->enforce_budget},
+          {"predicted_peak_bytes", choice.estimate.peak},
+          {"peak_rss_bytes", memory::process_peak_rss_bytes()},
+          {"stages", mlog.stages_json()},
+          {"log", log_path.string()}}},
         {"threads", at::get_num_threads()},
         {"version", version_report()}};
     (void)format;

@@ -7,10 +7,8 @@
 
 namespace i2v::cli {
 
-// CPU features that make bf16 matrix products fast (AVX512-BF16 or AMX-BF16).
-bool cpu_has_fast_bf16();
-
-// auto = bf16 where the CPU has fast bf16, else fp32; fp16 needs CUDA. ConfigError otherwise.
+// auto = bf16 where the CPU has fast bf16 (AVX512-BF16 or AMX-BF16, kernels::cpu_has_fast_bf16),
+// else fp32; fp16 needs CUDA. ConfigError otherwise.
 at::ScalarType parse_precision(const std::string& value);
 
 }  // namespace i2v::cli

@@ -2,8 +2,11 @@
 
 #include <chrono>
 
+#include <spdlog/spdlog.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "i2v/memory/construction_arena.h"
+#include "i2v/memory/memory_stats.h"
 #include "i2v/models/clip/clip_loading.h"
 #include "i2v/models/vae/decode_frames.h"
 #include "i2v/models/vae/vae_loading.h"
@@ -31,6 +34,49 @@ at::Tensor from_frames(const at::Tensor& x, int64_t b, int64_t f) {
   return x.reshape({b, f, x.size(1), x.size(2), x.size(3)}).permute({0, 2, 1, 3, 4});
 }
 
+// Loads a model whose weights the files hold in the compute dtype without paying for its
+// construction: built and loaded inside a ConstructionArena, kept only if every tensor then views
+// the mapped files (otherwise — conversions, extra buffers — loaded again the ordinary way).
+template <class Load>
+auto load_mapped(Load&& load) -> decltype(load()) {
+  try {
+    decltype(load()) model;  // a std::shared_ptr to the module
+    {
+      memory::ConstructionArena arena;
+      model = load();
+    }
+    if (memory::MappedWeights::of(*model).all_mapped()) return model;
+  } catch (const std::exception&) {
+    // fall through: the ordinary load reports any real problem
+  }
+  auto model = load();
+  memory::trim_heap();
+  return model;
+}
+
+int64_t tensor_bytes(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters(true)) n += p.numel() * p.element_size();
+  for (const auto& b : m.buffers(true)) n += b.numel() * b.element_size();
+  return n;
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  if (dynamic_cast<const memory::BudgetExceededError*>(&e)) return true;
+  const std::string what = e.what();
+  return what.find("out of memory") != std::string::npos ||
+         what.find("memory budget exceeded") != std::string::npos ||
+         what.find("can't allocate memory") != std::string::npos;
+}
+
+// Stage bracket for the memory log.
+struct Stage {
+  memory::MemoryLog& log;
+  std::string name;
+  Stage(memory::MemoryLog& l, std::string n) : log(l), name(std::move(n)) { log.begin_stage(name); }
+  ~Stage() { log.end_stage(name); }
+};
+
 }  // namespace
 
 I2VGenXLPipeline::I2VGenXLPipeline(weights::ModelDir dir, const PipelineOptions& options)
@@ -44,11 +90,8 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   torch::NoGradGuard no_grad;
   p.tokenizer_ = std::make_shared<text::ClipTokenizer>(
       text::ClipTokenizer::from_folder(p.dir_.component_dir("tokenizer")));
-  clip::ClipLoadOptions clip_opts;
-  clip_opts.dtype = options.dtype;
-  clip_opts.variant = options.variant;
-  p.text_encoder_ = clip::load_clip_text_model(p.dir_, clip_opts);
-  p.image_encoder_ = clip::load_clip_vision_model(p.dir_, clip_opts);
+  p.load_text_encoder();
+  p.load_image_encoder();
   auto fe = weights::CLIPImageProcessorConfig::load(p.dir_.config_path("feature_extractor"));
   p.clip_norm_.crop_width = static_cast<int>(fe.crop_width);
   p.clip_norm_.crop_height = static_cast<int>(fe.crop_height);
@@ -59,10 +102,18 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   vae::VaeLoadOptions vae_opts;
   vae_opts.dtype = options.dtype;
   vae_opts.variant = options.variant;
-  p.vae_ = vae::load_autoencoder_kl(p.dir_, vae_opts);
-  p.unet_ = unet::I2VGenXLUNet(
-      unet::UNetConfig::from_json(p.dir_.config("unet"), p.dir_.config_path("unet").string()));
-  p.unet_->to(options.dtype);
+  p.vae_ = vae::AutoencoderKL(
+      load_mapped([&] { return vae::load_autoencoder_kl(p.dir_, vae_opts).ptr(); }));
+
+  // The UNet is built inside an arena (its random initialisation would cost 5.7 GB in fp32) and
+  // then strict-loaded outside it: every parameter and buffer is replaced, by a view of the file
+  // where it holds the compute dtype, else by a converted copy.
+  auto unet_config =
+      unet::UNetConfig::from_json(p.dir_.config("unet"), p.dir_.config_path("unet").string());
+  {
+    memory::ConstructionArena arena;
+    p.unet_ = unet::I2VGenXLUNet(unet_config);
+  }
   weights::VariantPolicy policy;
   policy.mode = options.variant;
   policy.compute_dtype = options.dtype;
@@ -70,9 +121,57 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   load.dtype = options.dtype;
   p.dir_.load_into(*p.unet_, "unet", policy, load);
   p.unet_->eval();
+  memory::trim_heap();
+  p.vae_pages_ = memory::MappedWeights::of(*p.vae_);
+  p.unet_pages_ = memory::MappedWeights::of(*p.unet_);
+  p.weights_["vae"] = {tensor_bytes(*p.vae_), p.vae_pages_.mapped_bytes()};
+  p.weights_["unet"] = {tensor_bytes(*p.unet_), p.unet_pages_.mapped_bytes()};
   p.scheduler_ = std::make_unique<schedulers::DDIMScheduler>(
       weights::DDIMSchedulerConfig::load(p.dir_.config_path("scheduler")));
   return p;
+}
+
+void I2VGenXLPipeline::load_text_encoder() {
+  clip::ClipLoadOptions o;
+  o.dtype = options_.dtype;
+  o.variant = options_.variant;
+  text_encoder_ = load_mapped([&] { return clip::load_clip_text_model(dir_, o); });
+  text_pages_ = memory::MappedWeights::of(*text_encoder_);
+  weights_["text_encoder"] = {tensor_bytes(*text_encoder_), text_pages_.mapped_bytes()};
+}
+
+void I2VGenXLPipeline::load_image_encoder() {
+  clip::ClipLoadOptions o;
+  o.dtype = options_.dtype;
+  o.variant = options_.variant;
+  image_encoder_ = load_mapped([&] { return clip::load_clip_vision_model(dir_, o); });
+  image_pages_ = memory::MappedWeights::of(*image_encoder_);
+  weights_["image_encoder"] = {tensor_bytes(*image_encoder_), image_pages_.mapped_bytes()};
+}
+
+void I2VGenXLPipeline::release_text_encoder() {
+  if (!text_encoder_) return;
+  if (text_pages_.all_mapped()) {
+    text_pages_.release();  // faults back in from the page cache if used again
+  } else {
+    text_encoder_.reset();  // converted weights: freed now, reloaded on next use
+    memory::trim_heap();
+  }
+}
+
+void I2VGenXLPipeline::release_image_encoder() {
+  if (!image_encoder_) return;
+  if (image_pages_.all_mapped()) {
+    image_pages_.release();
+  } else {
+    image_encoder_.reset();
+    memory::trim_heap();
+  }
+}
+
+std::map<std::string, I2VGenXLPipeline::ComponentWeights> I2VGenXLPipeline::component_weights()
+    const {
+  return weights_;
 }
 
 int I2VGenXLPipeline::vae_scale_factor() const {
@@ -101,11 +200,22 @@ void I2VGenXLPipeline::validate(const GenerationRequest& r) const {
     bad("guidance must be between 0 and 100");
   }
   if (r.decode_chunk_size < 1) bad("decode chunk size must be at least 1");
+  for (const memory::ExecPlan* plan : [&] {
+         std::vector<const memory::ExecPlan*> all{&r.plan};
+         for (const auto& p : r.fallback) all.push_back(&p);
+         return all;
+       }()) {
+    if (plan->frame_chunk < 0 || plan->temporal_chunk < 0 || plan->vae_decode_chunk < 0 ||
+        plan->attention_score_budget < 0) {
+      bad("plan '" + plan->name + "': chunk sizes must be 0 (off) or positive");
+    }
+  }
   if (r.image.width < 1 || r.image.height < 1) bad("the input image is empty");
 }
 
 at::Tensor I2VGenXLPipeline::encode_prompt(const std::string& text, const GenerationHooks& hooks,
                                            const std::string& prefix) {
+  if (!text_encoder_) load_text_encoder();
   at::Tensor ids = tokenizer_->input_ids_tensor({text});
   dump(hooks, prefix + "input_ids", ids);
   // The penultimate layer through the final LayerNorm (clip_skip 1, the pipeline's default).
@@ -115,6 +225,7 @@ at::Tensor I2VGenXLPipeline::encode_prompt(const std::string& text, const Genera
 
 at::Tensor I2VGenXLPipeline::encode_image(const image::RgbImage& img, int width,
                                           const GenerationHooks& hooks) {
+  if (!image_encoder_) load_image_encoder();
   image::RgbImage crop = image::clip_input_image(img, width, clip_norm_);
   dump(hooks, "clip_input_image_uint8", image::to_uint8_tensor(crop));
   at::Tensor pixels = image::clip_pixel_values(crop, clip_norm_);
@@ -151,33 +262,61 @@ at::Tensor I2VGenXLPipeline::image_latents(const image::RgbImage& img, int width
   return at::cat(frames, 2);
 }
 
+at::Tensor I2VGenXLPipeline::run_unet(const unet::UNetInputs& in, const memory::ExecPlan& plan) {
+  plan.apply_layer_budgets();
+  if (plan.residency != memory::Residency::StreamBlocks) return unet_->forward(in, {}, plan);
+  // Streaming: each block's weight pages are dropped right after its forward, so only the block
+  // in use is resident (they fault back in from the page cache at the next pass).
+  memory::BlockHooks hooks;
+  hooks.after = [this](torch::nn::Module& m) {
+    auto it = block_pages_.find(&m);
+    if (it == block_pages_.end()) it = block_pages_.emplace(&m, memory::MappedWeights::of(m)).first;
+    it->second.release();
+  };
+  return unet_->forward(in, {}, plan, &hooks);
+}
+
 GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
                                             const GenerationHooks& hooks) {
   validate(r);
   torch::NoGradGuard no_grad;
   GenerationResult result;
+  memory::MemoryLog own_log;
+  memory::MemoryLog& mlog = hooks.memory_log ? *hooks.memory_log : own_log;
   const bool cfg = r.guidance_scale > 1.0;
   const int64_t f = r.num_frames;
   const int64_t h = r.height / vae_scale_factor(), w = r.width / vae_scale_factor();
   const int64_t c = unet_->config().in_channels;
   at::manual_seed(static_cast<uint64_t>(r.seed));
+  memory::ExecPlan plan = r.plan;
+  size_t next_fallback = 0;
 
   // Conditions, batch order [unconditional, conditional].
   auto t0 = Clock::now();
-  at::Tensor prompt = encode_prompt(r.prompt, hooks, "prompt_");
-  dump(hooks, "prompt_embeds", prompt);
-  at::Tensor text = prompt;
-  if (cfg) {
-    at::Tensor negative = encode_prompt(r.negative_prompt, hooks, "negative_");
-    dump(hooks, "negative_prompt_embeds", negative);
-    text = at::cat({negative, prompt});
+  at::Tensor text;
+  {
+    Stage stage(mlog, "text");
+    at::Tensor prompt = encode_prompt(r.prompt, hooks, "prompt_");
+    dump(hooks, "prompt_embeds", prompt);
+    text = prompt;
+    if (cfg) {
+      at::Tensor negative = encode_prompt(r.negative_prompt, hooks, "negative_");
+      dump(hooks, "negative_prompt_embeds", negative);
+      text = at::cat({negative, prompt});
+    }
+    release_text_encoder();
   }
   result.stage_seconds["text_encode"] = since(t0);
 
   t0 = Clock::now();
-  at::Tensor embeds = encode_image(r.image, r.width, hooks).unsqueeze(1);
-  at::Tensor image_embeddings = cfg ? at::cat({at::zeros_like(embeds), embeds}) : embeds;
-  dump(hooks, "image_embeddings", image_embeddings);
+  at::Tensor image_embeddings;
+  {
+    Stage stage(mlog, "image");
+    at::Tensor embeds = encode_image(r.image, r.width, hooks).unsqueeze(1);
+    image_embeddings = cfg ? at::cat({at::zeros_like(embeds), embeds}) : embeds;
+    dump(hooks, "image_embeddings", image_embeddings);
+    release_image_encoder();
+  }
   result.stage_seconds["image_encode"] = since(t0);
 
   // Noise: drawn in the order of the reference (initial noise first, then the VAE's sample).
@@ -190,61 +329,128 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   dump(hooks, "initial_noise", noise);
 
   t0 = Clock::now();
-  at::Tensor latents_cond =
-      image_latents(r.image, r.width, r.height, r.num_frames, r.vae_posterior_noise, hooks);
-  at::Tensor image_lat = cfg ? at::cat({latents_cond, latents_cond}) : latents_cond;
-  dump(hooks, "image_latents", image_lat);
+  at::Tensor latents_cond;
+  {
+    Stage stage(mlog, "vae_encode");
+    latents_cond =
+        image_latents(r.image, r.width, r.height, r.num_frames, r.vae_posterior_noise, hooks);
+    dump(hooks, "image_latents", cfg ? at::cat({latents_cond, latents_cond}) : latents_cond);
+    vae_pages_.release();  // the decoder's pages come back at decode time
+  }
   result.stage_seconds["vae_encode"] = since(t0);
 
   scheduler_->set_timesteps(r.num_inference_steps);
   std::vector<int64_t> steps = scheduler_->timesteps();
   dump(hooks, "timesteps", at::tensor(steps, at::kLong));
   at::Tensor latents = noise * scheduler_->init_noise_sigma();  // float32 master copy
-  at::Tensor fps = at::full({cfg ? 2 : 1}, r.target_fps, at::kLong);
+  const at::ScalarType dt = options_.dtype;
+  // The conditions in the compute dtype, batch [uncond, cond] (or [cond] without guidance).
+  const at::Tensor text_c = text.to(dt), image_emb_c = image_embeddings.to(dt);
+  const at::Tensor lat_c = latents_cond.to(dt);
+
+  // One guided prediction (float32) under `p`: a batch-2 pass, or two batch-1 passes.
+  auto predict = [&](const at::Tensor& x, int64_t t, const memory::ExecPlan& p,
+                     at::Tensor* uncond_out, at::Tensor* cond_out) {
+    const at::Tensor ts = at::scalar_tensor(t, at::kLong);
+    if (!cfg) {
+      return run_unet(
+                 {x.to(dt), ts, at::full({1}, r.target_fps, at::kLong), lat_c, image_emb_c, text_c},
+                 p)
+          .to(at::kFloat);
+    }
+    at::Tensor pu, pc;
+    if (p.sequential_cfg) {
+      const at::Tensor fps1 = at::full({1}, r.target_fps, at::kLong);
+      const at::Tensor xd = x.to(dt);
+      pu = run_unet({xd, ts, fps1, lat_c, image_emb_c.slice(0, 0, 1), text_c.slice(0, 0, 1)}, p)
+               .to(at::kFloat);
+      pc = run_unet({xd, ts, fps1, lat_c, image_emb_c.slice(0, 1, 2), text_c.slice(0, 1, 2)}, p)
+               .to(at::kFloat);
+    } else {
+      at::Tensor pred =
+          run_unet({at::cat({x, x}).to(dt), ts, at::full({2}, r.target_fps, at::kLong),
+                    at::cat({lat_c, lat_c}), image_emb_c, text_c},
+                   p)
+              .to(at::kFloat);
+      auto halves = pred.chunk(2);
+      pu = halves[0];
+      pc = halves[1];
+    }
+    *uncond_out = pu;
+    *cond_out = pc;
+    return at::Tensor(pu + r.guidance_scale * (pc - pu));
+  };
 
   t0 = Clock::now();
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (hooks.cancelled && hooks.cancelled()) throw CancelledError();
-    auto ts = Clock::now();
-    const std::string p = "step" + std::to_string(i) + ".";
-    dump(hooks, p + "latents", latents);
-    at::Tensor input = cfg ? at::cat({latents, latents}) : latents;
-    unet::UNetInputs in{input.to(options_.dtype),
-                        at::scalar_tensor(steps[i], at::kLong),
-                        fps,
-                        image_lat.to(options_.dtype),
-                        image_embeddings.to(options_.dtype),
-                        text.to(options_.dtype)};
-    at::Tensor pred = unet_->forward(in).to(at::kFloat);
-    if (cfg) {
-      auto halves = pred.chunk(2);
-      dump(hooks, p + "noise_pred_uncond", halves[0]);
-      dump(hooks, p + "noise_pred_text", halves[1]);
-      pred = halves[0] + r.guidance_scale * (halves[1] - halves[0]);
+  {
+    Stage stage(mlog, "unet");
+    for (size_t i = 0; i < steps.size(); ++i) {
+      if (hooks.cancelled && hooks.cancelled()) throw CancelledError();
+      auto ts = Clock::now();
+      const std::string p = "step" + std::to_string(i) + ".";
+      dump(hooks, p + "latents", latents);
+      at::Tensor pred, pu, pc;
+      // The fallback ladder: an allocation failure redoes only this step with the next plan.
+      for (;;) {
+        try {
+          if (hooks.before_unet) hooks.before_unet(static_cast<int>(i + 1), plan);
+          pred = predict(latents, steps[i], plan, &pu, &pc);
+          break;
+        } catch (const std::exception& e) {
+          if (!is_out_of_memory(e) || next_fallback >= r.fallback.size()) throw;
+          const memory::ExecPlan& next = r.fallback[next_fallback++];
+          nlohmann::json d = {{"step", static_cast<int>(i + 1)},
+                              {"from", plan.name},
+                              {"to", next.name},
+                              {"reason", e.what()}};
+          spdlog::warn(
+              "[Memory] step {}/{}: allocation failed under plan '{}' ({}); redoing the "
+              "step with plan '{}'",
+              i + 1, steps.size(), plan.name, e.what(), next.name);
+          mlog.event("downgrade", d);
+          result.downgrades.push_back(d);
+          plan = next;
+          memory::trim_heap();
+        }
+      }
+      if (cfg) {
+        dump(hooks, p + "noise_pred_uncond", pu);
+        dump(hooks, p + "noise_pred_text", pc);
+      }
+      dump(hooks, p + "noise_pred", pred);
+      auto out = scheduler_->step(to_frames(pred), steps[i], to_frames(latents));
+      dump(hooks, p + "pred_original_sample", out.pred_original_sample);
+      latents = from_frames(out.prev_sample, latents.size(0), f);
+      dump(hooks, p + "latents_out", latents);
+      mlog.step(static_cast<int>(i + 1), static_cast<int>(steps.size()));
+      if (hooks.on_step) {
+        hooks.on_step({static_cast<int>(i + 1), static_cast<int>(steps.size()), since(ts), latents,
+                       from_frames(out.pred_original_sample, latents.size(0), f)});
+      }
     }
-    dump(hooks, p + "noise_pred", pred);
-    auto out = scheduler_->step(to_frames(pred), steps[i], to_frames(latents));
-    dump(hooks, p + "pred_original_sample", out.pred_original_sample);
-    latents = from_frames(out.prev_sample, latents.size(0), f);
-    dump(hooks, p + "latents_out", latents);
-    if (hooks.on_step) {
-      hooks.on_step({static_cast<int>(i + 1), static_cast<int>(steps.size()), since(ts), latents,
-                     from_frames(out.pred_original_sample, latents.size(0), f)});
-    }
+    unet_pages_.release();  // the decoder runs without the UNet resident
   }
   dump(hooks, "final_latents", latents);
   result.stage_seconds["denoise"] = since(t0);
+  result.final_plan = plan;
 
   t0 = Clock::now();
-  at::Tensor z = (latents / vae_->config().scaling_factor).to(options_.dtype);
-  at::Tensor video = vae::decode_frames(*vae_, z, r.decode_chunk_size).to(at::kFloat);
-  dump(hooks, "decoded_video", video);
-  at::Tensor frames = (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1});  // (B, F, H, W, 3)
-  dump(hooks, "frames_float", frames);
-  at::Tensor u8 = (frames * 255).round().to(at::kByte);
-  dump(hooks, "frames_uint8", u8);
-  result.frames = u8[0].contiguous();
+  {
+    Stage stage(mlog, "vae_decode");
+    const int chunk =
+        plan.vae_decode_chunk > 0 ? static_cast<int>(plan.vae_decode_chunk) : r.decode_chunk_size;
+    at::Tensor z = (latents / vae_->config().scaling_factor).to(options_.dtype);
+    at::Tensor video = vae::decode_frames(*vae_, z, chunk).to(at::kFloat);
+    dump(hooks, "decoded_video", video);
+    at::Tensor frames = (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1});  // (B,F,H,W,3)
+    dump(hooks, "frames_float", frames);
+    at::Tensor u8 = (frames * 255).round().to(at::kByte);
+    dump(hooks, "frames_uint8", u8);
+    result.frames = u8[0].contiguous();
+    if (plan.residency == memory::Residency::StreamBlocks) vae_pages_.release();
+  }
   result.stage_seconds["vae_decode"] = since(t0);
+  result.stage_memory = mlog.stages_json();
   return result;
 }
 

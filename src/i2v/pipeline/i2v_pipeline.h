@@ -9,6 +9,7 @@
 
 #include "i2v/core/error.h"
 #include "i2v/image/model_inputs.h"
+#include "i2v/memory/mapped_weights.h"
 #include "i2v/models/clip/clip_text_model.h"
 #include "i2v/models/clip/clip_vision_model.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
@@ -50,9 +51,24 @@ class I2VGenXLPipeline {
   const weights::ModelDir& model_dir() const { return dir_; }
   int vae_scale_factor() const;
   at::ScalarType dtype() const { return options_.dtype; }
+  const unet::UNetConfig& unet_config() const { return unet_->config(); }
+
+  // Bytes of weights per component ("text_encoder", "image_encoder", "vae", "unet") and how much
+  // of it is served from the memory-mapped files (the rest was converted into ordinary memory).
+  struct ComponentWeights {
+    int64_t bytes = 0, mapped_bytes = 0;
+  };
+  std::map<std::string, ComponentWeights> component_weights() const;
 
  private:
   I2VGenXLPipeline(weights::ModelDir dir, const PipelineOptions& options);
+  void load_text_encoder();
+  void load_image_encoder();
+  // Drops a component's weight pages from the resident set (mapped weights: madvise; the rest:
+  // the module itself, reloaded on next use).
+  void release_text_encoder();
+  void release_image_encoder();
+  at::Tensor run_unet(const unet::UNetInputs& in, const memory::ExecPlan& plan);
 
   weights::ModelDir dir_;
   PipelineOptions options_;
@@ -63,6 +79,10 @@ class I2VGenXLPipeline {
   vae::AutoencoderKL vae_{nullptr};
   unet::I2VGenXLUNet unet_{nullptr};
   std::unique_ptr<schedulers::DDIMScheduler> scheduler_;
+  memory::MappedWeights text_pages_, image_pages_, vae_pages_, unet_pages_;
+  // Per UNet block (streaming): its mapped pages, found once.
+  std::map<const torch::nn::Module*, memory::MappedWeights> block_pages_;
+  std::map<std::string, ComponentWeights> weights_;
 };
 
 }  // namespace i2v::pipeline

@@ -9,7 +9,13 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include <vector>
+
 #include "i2v/image/rgb_image.h"
+#include "i2v/memory/exec_plan.h"
+#include "i2v/memory/memory_log.h"
 
 namespace i2v::pipeline {
 
@@ -23,7 +29,12 @@ struct GenerationRequest {
   int num_inference_steps = 50;
   double guidance_scale = 9.0;  // <= 1 disables classifier-free guidance
   int64_t seed = 0;
-  int decode_chunk_size = 1;
+  int decode_chunk_size = 1;  // frames per VAE decode call (plan.vae_decode_chunk, if > 0, wins)
+  // How to run (exact chunking, CFG order, weight residency) and the cheaper plans to move to,
+  // in order, when an allocation fails during a denoising step (the fallback ladder: only the
+  // failing step is redone).
+  memory::ExecPlan plan;
+  std::vector<memory::ExecPlan> fallback;
   // Replay of a reference run: the noise to use instead of drawing it (initial_noise
   // (1, C, F, h, w) and vae_posterior_noise (1, C, h, w)); undefined tensors are drawn.
   at::Tensor initial_noise, vae_posterior_noise;
@@ -42,11 +53,19 @@ struct GenerationHooks {
   std::function<bool()> cancelled;  // polled between steps; true stops with CancelledError
   // Every intermediate under the golden names (prompt_embeds, image_latents, stepK.latents ...).
   std::function<void(const std::string&, const at::Tensor&)> dump;
+  // Memory log (per-step lines, stage peaks); when null the pipeline keeps its own, without file.
+  memory::MemoryLog* memory_log = nullptr;
+  // Called before every UNet attempt of a step (1-based) with the plan in use: tests inject an
+  // allocation failure here by throwing memory::BudgetExceededError.
+  std::function<void(int step, const memory::ExecPlan&)> before_unet;
 };
 
 struct GenerationResult {
   at::Tensor frames;  // (F, H, W, 3) uint8
   std::map<std::string, double> stage_seconds;
+  memory::ExecPlan final_plan;             // the plan the last step ran with
+  std::vector<nlohmann::json> downgrades;  // {"step", "from", "to", "reason"} per fallback
+  nlohmann::json stage_memory;             // per stage: counted peak, RSS peak, RSS at the end
 };
 
 }  // namespace i2v::pipeline

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "i2v/core/error.h"
+#include "i2v/models/unet/chunked_layers.h"
 
 namespace i2v::unet {
 namespace {
@@ -39,12 +40,13 @@ void Layers3D::build(torch::nn::Module& owner,
 }
 
 at::Tensor Layers3D::layer(size_t i, at::Tensor h, const at::Tensor& temb,
-                           const at::Tensor& context, int64_t num_frames) {
-  h = resnets_[i]->forward(h, temb);
-  h = temp_convs_[i]->forward(h, num_frames);
+                           const at::Tensor& context, int64_t num_frames,
+                           const memory::ExecPlan& plan) {
+  h = resnet_chunked(*resnets_[i], h, temb, plan.frame_chunk);
+  h = temporal_conv_chunked(*temp_convs_[i], h, num_frames, plan.temporal_chunk);
   if (!attentions_.empty()) {
-    h = attentions_[i]->forward(h, context);
-    h = temp_attentions_[i]->forward(h, num_frames);
+    h = spatial_transformer_chunked(*attentions_[i], h, context, plan.frame_chunk);
+    h = temporal_transformer_chunked(*temp_attentions_[i], h, num_frames, plan.temporal_chunk);
   }
   return h;
 }
@@ -62,14 +64,16 @@ DownBlock3DImpl::DownBlock3DImpl(int64_t in, int64_t out, const BlockSettings& s
 
 at::Tensor DownBlock3DImpl::forward(const at::Tensor& x, const at::Tensor& temb,
                                     const at::Tensor& context, int64_t num_frames,
-                                    std::vector<at::Tensor>& skips) {
+                                    std::vector<at::Tensor>& skips, const memory::ExecPlan& plan) {
   at::Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
-    h = layer(i, h, temb, context, num_frames);
+    h = layer(i, h, temb, context, num_frames, plan);
     skips.push_back(h);
   }
   if (downsample_) {
-    h = downsample_->forward(h);
+    h = memory::map_rows(h.size(0), plan.frame_chunk, [&](int64_t b, int64_t e) {
+      return downsample_->forward(h.slice(0, b, e));
+    });
     skips.push_back(h);
   }
   return h;
@@ -96,13 +100,16 @@ MidBlock3DImpl::MidBlock3DImpl(int64_t c, const BlockSettings& s) {
 }
 
 at::Tensor MidBlock3DImpl::forward(const at::Tensor& x, const at::Tensor& temb,
-                                   const at::Tensor& context, int64_t num_frames) {
-  at::Tensor h = temp_convs_[0]->forward(resnets_[0]->forward(x, temb), num_frames);
+                                   const at::Tensor& context, int64_t num_frames,
+                                   const memory::ExecPlan& plan) {
+  const int64_t fc = plan.frame_chunk, tc = plan.temporal_chunk;
+  at::Tensor h = temporal_conv_chunked(*temp_convs_[0], resnet_chunked(*resnets_[0], x, temb, fc),
+                                       num_frames, tc);
   for (size_t i = 0; i < attentions_.size(); ++i) {
-    h = attentions_[i]->forward(h, context);
-    h = temp_attentions_[i]->forward(h, num_frames);
-    h = resnets_[i + 1]->forward(h, temb);
-    h = temp_convs_[i + 1]->forward(h, num_frames);
+    h = spatial_transformer_chunked(*attentions_[i], h, context, fc);
+    h = temporal_transformer_chunked(*temp_attentions_[i], h, num_frames, tc);
+    h = resnet_chunked(*resnets_[i + 1], h, temb, fc);
+    h = temporal_conv_chunked(*temp_convs_[i + 1], h, num_frames, tc);
   }
   return h;
 }
@@ -125,15 +132,20 @@ UpBlock3DImpl::UpBlock3DImpl(int64_t in, int64_t prev_out, int64_t out, const Bl
 at::Tensor UpBlock3DImpl::forward(const at::Tensor& x, const at::Tensor& temb,
                                   const at::Tensor& context, int64_t num_frames,
                                   std::vector<at::Tensor>& skips,
-                                  const std::optional<std::vector<int64_t>>& upsample_size) {
+                                  const std::optional<std::vector<int64_t>>& upsample_size,
+                                  const memory::ExecPlan& plan) {
   if (skips.size() < resnets_.size()) throw ShapeError("UNet up block: not enough skip tensors");
   at::Tensor h = x;
   for (size_t i = 0; i < resnets_.size(); ++i) {
     at::Tensor skip = skips.back();
     skips.pop_back();
-    h = layer(i, at::cat({h, skip}, 1), temb, context, num_frames);
+    h = layer(i, at::cat({h, skip}, 1), temb, context, num_frames, plan);
   }
-  if (upsample_) h = upsample_->forward(h, upsample_size);
+  if (upsample_) {
+    h = memory::map_rows(h.size(0), plan.frame_chunk, [&](int64_t b, int64_t e) {
+      return upsample_->forward(h.slice(0, b, e), upsample_size);
+    });
+  }
   return h;
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "i2v/memory/exec_plan.h"
 #include "i2v/nn/resnet_block.h"
 #include "i2v/nn/sampling.h"
 #include "i2v/nn/temporal_conv.h"
@@ -35,7 +36,7 @@ class Layers3D {
              const BlockSettings& s, bool with_attention);
   // Layer i: resnet -> temporal conv -> (spatial transformer -> temporal transformer).
   at::Tensor layer(size_t i, at::Tensor h, const at::Tensor& temb, const at::Tensor& context,
-                   int64_t num_frames);
+                   int64_t num_frames, const memory::ExecPlan& plan);
 
   std::vector<nn::ResnetBlock2D> resnets_;
   std::vector<nn::TemporalConvLayer> temp_convs_;
@@ -50,7 +51,8 @@ class DownBlock3DImpl : public torch::nn::Module, Layers3D {
                   bool add_downsample);
   // Returns the hidden state and appends each layer's output (and the downsampled one) to `skips`.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& context,
-                     int64_t num_frames, std::vector<at::Tensor>& skips);
+                     int64_t num_frames, std::vector<at::Tensor>& skips,
+                     const memory::ExecPlan& plan = memory::ExecPlan());
 
  private:
   nn::Downsample2D downsample_{nullptr};
@@ -63,7 +65,7 @@ class MidBlock3DImpl : public torch::nn::Module {
  public:
   MidBlock3DImpl(int64_t channels, const BlockSettings& s);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& context,
-                     int64_t num_frames);
+                     int64_t num_frames, const memory::ExecPlan& plan = memory::ExecPlan());
 
  private:
   std::vector<nn::ResnetBlock2D> resnets_;
@@ -82,7 +84,8 @@ class UpBlock3DImpl : public torch::nn::Module, Layers3D {
   // the upsampler (when the input size is not a multiple of the overall factor).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& temb, const at::Tensor& context,
                      int64_t num_frames, std::vector<at::Tensor>& skips,
-                     const std::optional<std::vector<int64_t>>& upsample_size);
+                     const std::optional<std::vector<int64_t>>& upsample_size,
+                     const memory::ExecPlan& plan = memory::ExecPlan());
   int64_t num_layers() const { return static_cast<int64_t>(resnets_.size()); }
 
  private:

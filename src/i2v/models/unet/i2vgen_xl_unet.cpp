@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "i2v/core/error.h"
+#include "i2v/models/unet/chunked_layers.h"
 
 namespace i2v::unet {
 namespace {
@@ -11,6 +12,15 @@ std::string shape_str(const at::Tensor& t) {
   std::string s = "(";
   for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
   return s + ")";
+}
+
+// Runs fn() between the hooks' before/after for `m`.
+template <class Fn>
+at::Tensor hooked(const memory::BlockHooks* hooks, torch::nn::Module& m, Fn&& fn) {
+  if (hooks && hooks->before) hooks->before(m);
+  at::Tensor out = fn();
+  if (hooks && hooks->after) hooks->after(m);
+  return out;
 }
 
 }  // namespace
@@ -133,7 +143,9 @@ at::Tensor I2VGenXLUNetImpl::context_of(const UNetInputs& in, const UNetTrace& t
   return context.repeat_interleave(num_frames, 0);
 }
 
-at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trace) {
+at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trace,
+                                     const memory::ExecPlan& plan,
+                                     const memory::BlockHooks* hooks) {
   check_inputs(in);
   const int64_t b = in.sample.size(0), c = in.sample.size(1), f = in.sample.size(2);
   const int64_t h = in.sample.size(3), w = in.sample.size(4);
@@ -155,17 +167,22 @@ at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trac
 
   at::Tensor x =
       at::cat({in.sample, lat}, 1).permute({0, 2, 1, 3, 4}).reshape({b * f, 2 * c, h, w});
-  x = conv_in->forward(x);
+  x = memory::map_rows(x.size(0), plan.frame_chunk, [&](int64_t b0, int64_t e0) {
+    return conv_in->forward(x.slice(0, b0, e0));
+  });
   if (trace) trace("conv_in.out", x);
-  x = transformer_in->forward(x, f);
+  x = hooked(hooks, *transformer_in, [&] {
+    return temporal_transformer_chunked(*transformer_in, x, f, plan.temporal_chunk);
+  });
   if (trace) trace("transformer_in.out.0", x);
 
   std::vector<at::Tensor> skips{x};
   for (size_t i = 0; i < down_blocks.size(); ++i) {
-    x = down_blocks[i]->forward(x, emb, context, f, skips);
+    x = hooked(hooks, *down_blocks[i],
+               [&] { return down_blocks[i]->forward(x, emb, context, f, skips, plan); });
     if (trace) trace("down_blocks." + std::to_string(i) + ".out.0", x);
   }
-  x = mid_block->forward(x, emb, context, f);
+  x = hooked(hooks, *mid_block, [&] { return mid_block->forward(x, emb, context, f, plan); });
   if (trace) trace("mid_block.out", x);
 
   // Sizes that are not a multiple of the overall upsampling factor make each upsampler resize to
@@ -179,13 +196,22 @@ at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trac
       const at::Tensor& next = skips[skips.size() - up_blocks[i]->num_layers() - 1];
       size = std::vector<int64_t>{next.size(2), next.size(3)};
     }
-    x = up_blocks[i]->forward(x, emb, context, f, skips, size);
+    x = hooked(hooks, *up_blocks[i],
+               [&] { return up_blocks[i]->forward(x, emb, context, f, skips, size, plan); });
     if (trace) trace("up_blocks." + std::to_string(i) + ".out", x);
   }
-  x = conv_norm_out->forward(x);
-  if (trace) trace("conv_norm_out.out", x);
-  x = conv_out->forward(at::silu(x));
-  if (trace) trace("conv_out.out", x);
+  if (trace) {
+    x = conv_norm_out->forward(x);
+    trace("conv_norm_out.out", x);
+    x = conv_out->forward(at::silu(x));
+    trace("conv_out.out", x);
+  } else {
+    // GroupNorm of a 4-D (B*F, C, h, w) tensor is per frame: chunkable like the convs.
+    x = memory::map_rows(x.size(0), plan.frame_chunk, [&](int64_t b0, int64_t e0) {
+      return conv_out->forward(at::silu(conv_norm_out->forward(x.slice(0, b0, e0))));
+    });
+  }
+  if (hooks && hooks->after) hooks->after(*this);  // whatever else the forward touched
   return x.reshape({b, f, -1, h, w}).permute({0, 2, 1, 3, 4});
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "i2v/memory/exec_plan.h"
 #include "i2v/models/unet/blocks_3d.h"
 #include "i2v/models/unet/conditioning.h"
 #include "i2v/models/unet/unet_config.h"
@@ -36,7 +37,11 @@ class I2VGenXLUNetImpl : public torch::nn::Module {
   explicit I2VGenXLUNetImpl(const UNetConfig& config);
 
   // The prediction (v for I2VGen-XL), (B, out_channels, F, h, w), in the sample's dtype.
-  at::Tensor forward(const UNetInputs& in, const UNetTrace& trace = {});
+  // `plan` chooses the exact chunking (frame / temporal chunks); `hooks`, when given, run around
+  // each top-level block (weight streaming) and `hooks->after(*this)` once at the end.
+  at::Tensor forward(const UNetInputs& in, const UNetTrace& trace = {},
+                     const memory::ExecPlan& plan = memory::ExecPlan(),
+                     const memory::BlockHooks* hooks = nullptr);
 
   const UNetConfig& config() const { return config_; }
 

@@ -1,0 +1,75 @@
+#include "i2v/memory/estimator.h"
+
+#include <algorithm>
+
+namespace i2v::memory {
+namespace {
+
+constexpr int64_t kMiB = int64_t{1} << 20;
+
+}  // namespace
+
+int64_t runtime_baseline_bytes() {
+  return 330 * kMiB;  // i2v binary + libtorch + oneDNN + heap at rest (measured, bf16 CPU)
+}
+
+Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
+  Estimate e;
+  const int64_t eb = s.element_bytes;
+  const int64_t h0 = s.height / m.vae_scale, w0 = s.width / m.vae_scale;
+  const int64_t batch = s.cfg && !plan.sequential_cfg ? 2 : 1;
+  const int64_t n = batch * s.frames;  // rows of per-frame layers
+  const int64_t levels = static_cast<int64_t>(m.unet_channels.size());
+
+  // Skips kept for the up path (compute dtype), computed exactly.
+  int64_t skips = n * m.unet_channels.front() * h0 * w0 * eb;  // conv_in output
+  int64_t hl = h0, wl = w0;
+  for (int64_t l = 0; l < levels; ++l) {
+    const int64_t c = m.unet_channels[l];
+    skips += m.unet_layers_per_block * n * c * hl * wl * eb;
+    if (l + 1 < levels) skips += n * c * ((hl + 1) / 2) * ((wl + 1) / 2) * eb;
+    hl = (hl + 1) / 2;
+    wl = (wl + 1) / 2;
+  }
+  // The transient tensors of the largest layer, in units of one level-0 activation
+  // (rows x positions x channels): k_compute elements in the compute dtype plus k_f32 float32
+  // temporaries (the GroupNorms). Fitted per kind of plan to counted peaks of the golden tiny
+  // model (fp32, bench grid of tests/memory) and of the real architecture (bf16, 256x256x8).
+  double k_compute = 20.0, k_f32 = 0.0;  // plain: everything at once
+  if (plan.residency == Residency::StreamBlocks || (plan.sequential_cfg && plan.frame_chunk == 1)) {
+    k_compute = 0.0;
+    k_f32 = 5.8;
+  } else if (plan.sequential_cfg) {
+    k_compute = 1.64;
+    k_f32 = 5.8;
+  } else if (plan.frame_chunk > 0 || plan.temporal_chunk > 0) {
+    k_compute = 6.45;
+    k_f32 = 5.8;
+  }
+  const double level0 = static_cast<double>(n * h0 * w0 * m.unet_channels.front());
+  const int64_t transient = static_cast<int64_t>(level0 * (k_compute * eb + k_f32 * 4));
+  e.unet_activations = skips + transient + 6 * kMiB;
+
+  const int64_t unet_weights =
+      plan.residency == Residency::StreamBlocks ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes;
+  e.stage["text"] = m.text_bytes + 40 * kMiB;
+  e.stage["image"] = m.image_bytes + m.image_tokens * m.image_dim * 4 * 24 + 40 * kMiB;
+  // VAE encode of one frame at full resolution: the largest encoder level in float32 terms.
+  const int64_t pix = s.width * s.height;
+  e.stage["vae_encode"] = m.vae_bytes + pix * m.vae_channels.front() * (eb * 3 + 8);
+  e.stage["unet"] = unet_weights + e.unet_activations +
+                    (plan.residency == Residency::StreamBlocks ? 0 : m.vae_bytes / 2);
+  const int64_t chunk = plan.vae_decode_chunk > 0 ? plan.vae_decode_chunk : s.decode_chunk;
+  const int64_t frames_at_once = std::min<int64_t>(std::max<int64_t>(1, chunk), s.frames);
+  // Decoder: the last up level (channels[0] at full resolution) with GroupNorm in float32, the
+  // decoded video (float32) accumulating.
+  e.stage["vae_decode"] = m.vae_bytes +
+                          frames_at_once * pix * m.vae_channels.front() * (3 * eb + 8) +
+                          s.frames * pix * 3 * 4 * 2;
+  int64_t top = 0;
+  for (const auto& [name, bytes] : e.stage) top = std::max(top, bytes);
+  e.peak = runtime_baseline_bytes() + top;
+  return e;
+}
+
+}  // namespace i2v::memory

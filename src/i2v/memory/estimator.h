@@ -1,0 +1,52 @@
+// Predicts the peak memory of a generation under an ExecPlan from the model's configuration and
+// the request's shapes, before anything runs. The model: the process peak is a fixed runtime
+// baseline plus the largest stage, each stage being the weights resident during it plus its
+// activations (the UNet's skip connections, and the transient tensors of its largest layer under
+// the plan's chunking; the VAE decoder's largest layer for the frames decoded at once).
+// Calibrated against measured peaks (tests/memory, bench/memory).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "i2v/memory/exec_plan.h"
+
+namespace i2v::memory {
+
+// What the estimator needs to know about a model (filled from its folder by the pipeline:
+// pipeline::model_facts).
+struct ModelFacts {
+  std::vector<int64_t> unet_channels{320, 640, 1280, 1280};
+  int64_t unet_layers_per_block = 2;
+  int64_t unet_in_channels = 4;
+  int64_t cross_attention_dim = 1024;
+  int64_t head_size = 64;
+  std::vector<int64_t> vae_channels{128, 256, 512, 512};
+  int64_t vae_scale = 8;
+  // Weight bytes per component as resident during a run (stored bytes when mapped, converted
+  // bytes otherwise), and the largest top-level UNet block (streaming keeps about one).
+  int64_t text_bytes = 0, image_bytes = 0, vae_bytes = 0, unet_bytes = 0, unet_block_bytes = 0;
+  int64_t text_tokens = 77, image_tokens = 257, text_dim = 1024, image_dim = 1280;
+};
+
+struct Shapes {
+  int64_t width = 512, height = 512, frames = 16;
+  bool cfg = true;
+  int64_t element_bytes = 2;  // compute dtype (bf16 2, fp32 4)
+  int64_t decode_chunk = 1;   // frames per VAE decode call (when the plan does not say)
+};
+
+struct Estimate {
+  int64_t peak = 0;                      // predicted process peak (RSS on CPU)
+  std::map<std::string, int64_t> stage;  // per stage (text, image, vae_encode, unet, vae_decode)
+  int64_t unet_activations = 0;          // the UNet stage's activation part
+};
+
+// Process memory that does not depend on the model (libtorch, oneDNN, code, heap): measured.
+int64_t runtime_baseline_bytes();
+
+Estimate estimate(const ModelFacts& model, const Shapes& shapes, const ExecPlan& plan);
+
+}  // namespace i2v::memory

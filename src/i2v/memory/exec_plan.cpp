@@ -1,0 +1,52 @@
+#include "i2v/memory/exec_plan.h"
+
+#include "i2v/core/error.h"
+#include "i2v/nn/chunking.h"
+
+namespace i2v::memory {
+
+std::string to_string(Residency r) {
+  return r == Residency::StreamBlocks ? "stream" : "resident";
+}
+
+Residency parse_residency(const std::string& s) {
+  if (s == "resident") return Residency::Resident;
+  if (s == "stream" || s == "streaming") return Residency::StreamBlocks;
+  throw ConfigError("unknown weight residency '" + s + "' (use resident or stream)");
+}
+
+void ExecPlan::apply_layer_budgets() const {
+  if (attention_score_budget > 0) nn::set_attention_score_budget(attention_score_budget);
+}
+
+nlohmann::json ExecPlan::to_json() const {
+  return {{"name", name},
+          {"frame_chunk", frame_chunk},
+          {"temporal_chunk", temporal_chunk},
+          {"attention_score_budget", attention_score_budget},
+          {"sequential_cfg", sequential_cfg},
+          {"vae_decode_chunk", vae_decode_chunk},
+          {"residency", to_string(residency)}};
+}
+
+ExecPlan ExecPlan::from_json(const nlohmann::json& j) {
+  ExecPlan p;
+  p.name = j.value("name", p.name);
+  p.frame_chunk = j.value("frame_chunk", p.frame_chunk);
+  p.temporal_chunk = j.value("temporal_chunk", p.temporal_chunk);
+  p.attention_score_budget = j.value("attention_score_budget", p.attention_score_budget);
+  p.sequential_cfg = j.value("sequential_cfg", p.sequential_cfg);
+  p.vae_decode_chunk = j.value("vae_decode_chunk", p.vae_decode_chunk);
+  p.residency = parse_residency(j.value("residency", std::string("resident")));
+  return p;
+}
+
+at::Tensor map_rows(int64_t n, int64_t chunk,
+                    const std::function<at::Tensor(int64_t, int64_t)>& fn) {
+  if (chunk <= 0 || chunk >= n) return fn(0, n);
+  std::vector<at::Tensor> parts;
+  for (int64_t b = 0; b < n; b += chunk) parts.push_back(fn(b, std::min(n, b + chunk)));
+  return at::cat(parts, 0);
+}
+
+}  // namespace i2v::memory

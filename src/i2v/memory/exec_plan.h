@@ -1,0 +1,63 @@
+// ExecPlan: how one generation runs — precision, exact chunking, CFG order, VAE decode, weight
+// residency. One value travels with the forward pass (UNet, VAE decode); layers read it, nothing
+// reads globals. Every chunking mode here is exact: the result equals the plain path within float
+// rounding (tests/memory proves each one).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace i2v::memory {
+
+// Where the weights live while a generation runs.
+enum class Residency {
+  // Every component mapped (or on device) for the whole run; encoders' pages are released after
+  // their outputs exist (they fault back in from the page cache if used again).
+  Resident,
+  // CPU: only the UNet block in use keeps its weight pages; each block's pages are dropped after
+  // its forward (re-read from the page cache next step). CUDA: block-by-block streaming.
+  StreamBlocks,
+};
+std::string to_string(Residency r);
+Residency parse_residency(const std::string& s);  // "resident" | "stream"; ConfigError
+
+struct ExecPlan {
+  std::string name = "plain";  // label shown by probe and recorded in metadata
+  // Rows of (batch x frames) that per-frame layers (ResNet blocks, spatial transformers, up/down
+  // samplers, conv_in/out) process at once; 0 = all.
+  int64_t frame_chunk = 0;
+  // Spatial positions that temporal layers (temporal convs, temporal transformers) process at
+  // once, with their GroupNorm statistics over all frames and positions computed first; 0 = all.
+  int64_t temporal_chunk = 0;
+  // Float32 attention scores per block (query-row chunking, nn::set_attention_score_budget);
+  // 0 = leave the library default.
+  int64_t attention_score_budget = 0;
+  // Classifier-free guidance as two UNet passes (unconditional, then conditional) of batch 1
+  // instead of one pass of batch 2.
+  bool sequential_cfg = false;
+  int64_t vae_decode_chunk = 0;  // frames per VAE decode call; 0 = the request's decode_chunk_size
+  Residency residency = Residency::Resident;
+
+  // Applies the process-wide pieces the layers still read from nn/chunking.h.
+  void apply_layer_budgets() const;
+  nlohmann::json to_json() const;
+  static ExecPlan from_json(const nlohmann::json& j);
+  bool operator==(const ExecPlan& o) const { return to_json() == o.to_json(); }
+};
+
+// Called around each top-level block of a network's forward (weight streaming, per-block casts).
+struct BlockHooks {
+  std::function<void(torch::nn::Module&)> before, after;
+};
+
+// Runs fn(begin, end) over [0, n) in pieces of at most `chunk` (0 = one piece) and concatenates
+// the results along dim 0.
+at::Tensor map_rows(int64_t n, int64_t chunk,
+                    const std::function<at::Tensor(int64_t, int64_t)>& fn);
+
+}  // namespace i2v::memory

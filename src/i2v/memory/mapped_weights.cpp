@@ -1,0 +1,73 @@
+#include "i2v/memory/mapped_weights.h"
+
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+
+namespace i2v::memory {
+
+std::vector<std::pair<uintptr_t, uintptr_t>> safetensors_mappings() {
+  std::vector<std::pair<uintptr_t, uintptr_t>> out;
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const std::string suffix = ".safetensors";
+  while (std::getline(maps, line)) {
+    if (line.size() < suffix.size() ||
+        line.compare(line.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    uintptr_t begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream in(line);
+    in >> std::hex >> begin >> dash >> end;
+    if (dash == '-' && end > begin) out.emplace_back(begin, end);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+MappedWeights MappedWeights::of(const torch::nn::Module& module) {
+  MappedWeights m;
+  const auto maps = safetensors_mappings();
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  std::set<uintptr_t> seen;  // shared tensors count once
+  auto visit = [&](const at::Tensor& t) {
+    if (!t.defined() || !t.device().is_cpu() || t.numel() == 0) return;
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+    const size_t bytes = t.numel() * t.element_size();
+    if (!seen.insert(begin).second) return;
+    const uintptr_t end = begin + bytes;
+    auto it = std::upper_bound(maps.begin(), maps.end(), std::make_pair(begin, UINTPTR_MAX));
+    const bool inside =
+        it != maps.begin() && std::prev(it)->first <= begin && end <= std::prev(it)->second;
+    if (!inside) {
+      m.unmapped_bytes_ += static_cast<int64_t>(bytes);
+      return;
+    }
+    m.mapped_bytes_ += static_cast<int64_t>(bytes);
+    const uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
+    if (e > b) m.ranges_.emplace_back(b, e - b);
+  };
+  for (const auto& p : module.parameters(true)) visit(p);
+  for (const auto& b : module.buffers(true)) visit(b);
+  return m;
+}
+
+void MappedWeights::release() const {
+  for (const auto& [p, n] : ranges_) madvise(reinterpret_cast<void*>(p), n, MADV_DONTNEED);
+}
+
+void MappedWeights::prefetch() const {
+  for (const auto& [p, n] : ranges_) madvise(reinterpret_cast<void*>(p), n, MADV_WILLNEED);
+}
+
+void trim_heap() {
+  malloc_trim(0);
+}
+
+}  // namespace i2v::memory

@@ -1,0 +1,167 @@
+#include "i2v/memory/planner.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "i2v/core/error.h"
+#include "i2v/memory/memory_stats.h"
+
+namespace i2v::memory {
+
+std::vector<ExecPlan> standard_plans() {
+  ExecPlan plain;
+  ExecPlan chunked;
+  chunked.name = "chunked";
+  chunked.frame_chunk = 2;
+  chunked.temporal_chunk = 512;
+  chunked.attention_score_budget = int64_t{1} << 20;
+  ExecPlan seq = chunked;
+  seq.name = "chunked+seqcfg";
+  seq.sequential_cfg = true;
+  ExecPlan stream = seq;
+  stream.name = "stream";
+  stream.frame_chunk = 1;
+  stream.residency = Residency::StreamBlocks;
+  return {plain, chunked, seq, stream};
+}
+
+ExecPlan named_plan(const std::string& name) {
+  std::string names;
+  for (const auto& p : standard_plans()) {
+    if (p.name == name) return p;
+    names += (names.empty() ? "" : ", ") + p.name;
+  }
+  throw ConfigError("unknown plan '" + name + "' (use auto or one of " + names + ")");
+}
+
+double relative_speed(const ExecPlan& p) {
+  // s/step of the plain plan over this plan's, measured on the real architecture at 256x256x8,
+  // bf16, 2 cores, one step each in one sequence (bench/memory.sh, README). Chunks that stay in
+  // cache make the chunked plans faster than plain on CPU.
+  if (p.residency == Residency::StreamBlocks) return 1.10;
+  if (p.sequential_cfg) return 1.26;
+  if (p.frame_chunk > 0 || p.temporal_chunk > 0) return 1.36;
+  return 1.0;
+}
+
+std::vector<PlanCandidate> candidates(const ModelFacts& m, const Shapes& s) {
+  std::vector<PlanCandidate> out;
+  for (const auto& p : standard_plans()) out.push_back({p, relative_speed(p), estimate(m, s, p)});
+  return out;
+}
+
+PlanChoice plan_for(const ModelFacts& m, const Shapes& s, int64_t budget, double margin) {
+  PlanChoice c;
+  c.candidates = candidates(m, s);
+  const int64_t usable =
+      budget > 0 ? static_cast<int64_t>(static_cast<double>(budget) * (1.0 - margin)) : 0;
+  // The fastest candidate that fits (candidates are in order of decreasing memory).
+  size_t best = c.candidates.size();
+  for (size_t i = 0; i < c.candidates.size(); ++i) {
+    if (budget > 0 && c.candidates[i].estimate.peak > usable) continue;
+    if (best == c.candidates.size() ||
+        c.candidates[i].relative_speed > c.candidates[best].relative_speed)
+      best = i;
+  }
+  if (best < c.candidates.size()) {
+    const size_t i = best;
+    {
+      c.fits = true;
+      c.plan = c.candidates[i].plan;
+      c.estimate = c.candidates[i].estimate;
+      for (size_t j = i + 1; j < c.candidates.size(); ++j)
+        c.fallback.push_back(c.candidates[j].plan);
+      c.message = "plan '" + c.plan.name + "' (predicted peak " + format_bytes(c.estimate.peak) +
+                  (budget > 0 ? " of " + format_bytes(usable) + " usable" : std::string()) + ")";
+      return c;
+    }
+  }
+  c.plan = c.candidates.back().plan;
+  c.estimate = c.candidates.back().estimate;
+  // The smallest settings that would fit: fewer frames, else a smaller size, with the cheapest
+  // plan.
+  std::ostringstream msg;
+  msg << "no plan fits " << format_bytes(usable) << ": the cheapest ('" << c.plan.name
+      << "') needs about " << format_bytes(c.estimate.peak) << " at " << s.width << "x" << s.height
+      << " with " << s.frames << " frames.";
+  std::vector<std::string> fits;
+  for (int64_t f = s.frames - 1; f >= 2; --f) {
+    Shapes t = s;
+    t.frames = f;
+    if (estimate(m, t, c.plan).peak <= usable) {
+      fits.push_back("--frames " + std::to_string(f) + " at " + std::to_string(s.width) + "x" +
+                     std::to_string(s.height));
+      break;
+    }
+  }
+  for (int64_t k = 1; k < 64; ++k) {
+    Shapes t = s;
+    t.width = std::max<int64_t>(64, (s.width * (64 - k) / 64) / 64 * 64);
+    t.height = std::max<int64_t>(64, (s.height * (64 - k) / 64) / 64 * 64);
+    if (estimate(m, t, c.plan).peak <= usable) {
+      fits.push_back("--width " + std::to_string(t.width) + " --height " +
+                     std::to_string(t.height) + " with " + std::to_string(s.frames) + " frames");
+      break;
+    }
+    if (t.width == 64 && t.height == 64) break;
+  }
+  if (fits.empty()) {
+    Shapes tiny = s;
+    tiny.width = tiny.height = 64;
+    tiny.frames = 2;
+    msg << " Even 64x64 with 2 frames needs about " << format_bytes(estimate(m, tiny, c.plan).peak)
+        << " (the largest component's weights stay resident while it runs).";
+  } else {
+    msg << " Would fit with plan '" << c.plan.name << "': ";
+    for (size_t i = 0; i < fits.size(); ++i) msg << (i ? ", or " : "") << fits[i];
+    msg << ".";
+  }
+  c.message = msg.str();
+  return c;
+}
+
+std::vector<TierResult> tiers(const ModelFacts& m, const Shapes& base,
+                              const std::vector<int64_t>& budgets) {
+  std::vector<TierResult> out;
+  for (int64_t budget : budgets) {
+    TierResult best;
+    best.budget = budget;
+    int64_t best_score = 0;
+    for (int64_t size = 256; size <= 2048; size += 64) {
+      for (int64_t frames : {8, 16, 24, 32}) {
+        Shapes s = base;
+        s.width = s.height = size;
+        s.frames = frames;
+        PlanChoice c = plan_for(m, s, budget);
+        if (!c.fits) continue;
+        const int64_t score = size * size * frames;
+        if (score > best_score) {
+          best_score = score;
+          best.any = true;
+          best.shapes = s;
+          best.plan = c.plan;
+          best.predicted = c.estimate.peak;
+        }
+      }
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
+int64_t available_memory_bytes(bool cuda) {
+  if (cuda) {
+    CudaStats st = cuda_stats();
+    (void)st;  // free device memory needs cudaMemGetInfo; reported by probe on CUDA builds
+  }
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t value = 0;
+  std::string unit;
+  while (in >> key >> value >> unit) {
+    if (key == "MemAvailable:") return value * 1024;
+  }
+  return 0;
+}
+
+}  // namespace i2v::memory

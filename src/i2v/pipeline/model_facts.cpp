@@ -1,0 +1,82 @@
+#include "i2v/pipeline/model_facts.h"
+
+#include <map>
+
+#include "i2v/io/safetensors.h"
+#include "i2v/models/unet/unet_config.h"
+
+namespace i2v::pipeline {
+namespace {
+
+// Resident bytes of a component's weights in `dtype`: the stored bytes where the file already has
+// it (the tensors view the mapping), the converted size otherwise. Per top-level block too.
+struct Bytes {
+  int64_t total = 0;
+  std::map<std::string, int64_t> by_block;
+};
+
+std::string block_of(const std::string& name) {
+  // "down_blocks.1.resnets.0..." -> "down_blocks.1"; "mid_block..." -> "mid_block".
+  size_t dot = name.find('.');
+  if (dot == std::string::npos) return name;
+  std::string head = name.substr(0, dot);
+  if (head == "down_blocks" || head == "up_blocks") {
+    size_t dot2 = name.find('.', dot + 1);
+    return name.substr(0, dot2);
+  }
+  return head;
+}
+
+Bytes component_bytes(const weights::ModelDir& dir, const std::string& name, at::ScalarType dtype,
+                      weights::VariantMode variant) {
+  weights::VariantPolicy policy;
+  policy.mode = variant;
+  policy.compute_dtype = dtype;
+  weights::StateDict sd = dir.open_weights(name, policy);
+  Bytes b;
+  for (const auto& tensor : sd.names()) {
+    const io::TensorInfo& info = sd.info(tensor);
+    int64_t numel = 1;
+    for (int64_t d : info.shape) numel *= d;
+    const at::ScalarType stored = io::default_scalar_type(info.dtype);
+    const at::ScalarType resident = at::isFloatingType(stored) ? dtype : stored;
+    const int64_t bytes = numel * static_cast<int64_t>(c10::elementSize(resident));
+    b.total += bytes;
+    b.by_block[block_of(tensor)] += bytes;
+  }
+  return b;
+}
+
+}  // namespace
+
+memory::ModelFacts model_facts(const weights::ModelDir& dir, at::ScalarType dtype,
+                               weights::VariantMode variant) {
+  memory::ModelFacts m;
+  auto unet = unet::UNetConfig::from_json(dir.config("unet"), dir.config_path("unet").string());
+  m.unet_channels = unet.block_out_channels;
+  m.unet_layers_per_block = unet.layers_per_block;
+  m.unet_in_channels = unet.in_channels;
+  m.cross_attention_dim = unet.cross_attention_dim;
+  m.head_size = unet.head_size();
+  auto vae = dir.config("vae");
+  if (vae.contains("block_out_channels"))
+    m.vae_channels = vae["block_out_channels"].get<std::vector<int64_t>>();
+  m.vae_scale = int64_t{1} << (m.vae_channels.size() - 1);
+  auto text = dir.config("text_encoder");
+  m.text_dim = text.value("hidden_size", m.text_dim);
+  auto image = dir.config("image_encoder");
+  m.image_dim = image.value("hidden_size", m.image_dim);
+  const int64_t patch = image.value("patch_size", 14), size = image.value("image_size", 224);
+  m.image_tokens = (size / patch) * (size / patch) + 1;
+
+  m.text_bytes = component_bytes(dir, "text_encoder", dtype, variant).total;
+  m.image_bytes = component_bytes(dir, "image_encoder", dtype, variant).total;
+  m.vae_bytes = component_bytes(dir, "vae", dtype, variant).total;
+  Bytes u = component_bytes(dir, "unet", dtype, variant);
+  m.unet_bytes = u.total;
+  for (const auto& [block, bytes] : u.by_block)
+    m.unet_block_bytes = std::max(m.unet_block_bytes, bytes);
+  return m;
+}
+
+}  // namespace i2v::pipeline

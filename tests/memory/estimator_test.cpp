@@ -1,0 +1,111 @@
+// The estimator against measurement on small models: the UNet stage's counted activation peak
+// (counting allocator, weights mapped so not counted) over a grid of sizes, frames and plans must
+// be within +-15 % of the prediction; the planner picks the fastest plan that fits and refuses
+// with settings that would fit.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "i2v/image/decode.h"
+#include "i2v/memory/memory_stats.h"
+#include "i2v/memory/planner.h"
+#include "i2v/pipeline/i2v_pipeline.h"
+#include "i2v/pipeline/model_facts.h"
+#include "support/test_support.h"
+
+namespace i2v::memory {
+namespace {
+
+TEST(Estimator, UNetActivationsWithin15PercentOnTheGoldenModel) {
+  install_counting_allocator();
+  auto pipe = pipeline::I2VGenXLPipeline::load(test::golden_pipeline().string());
+  ModelFacts facts = pipeline::model_facts(pipe.model_dir(), at::kFloat);
+  struct Case {
+    int w, h, f;
+    const char* plan;
+  };
+  int checked = 0;
+  // (The tiny VAE downsamples by 2 only: 128x128 pixels are 64x64 latents.)
+  for (const Case& k :
+       {Case{64, 64, 4, "plain"}, Case{96, 64, 8, "plain"}, Case{128, 64, 4, "plain"},
+        Case{64, 64, 8, "chunked"}, Case{96, 96, 6, "chunked+seqcfg"}, Case{128, 128, 4, "stream"},
+        Case{64, 64, 16, "plain"}}) {
+    pipeline::GenerationRequest r;
+    r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
+    r.prompt = "a fox";
+    r.width = k.w;
+    r.height = k.h;
+    r.num_frames = k.f;
+    r.num_inference_steps = 1;
+    r.plan = named_plan(k.plan);
+    MemoryLog log;
+    pipeline::GenerationHooks hooks;
+    hooks.memory_log = &log;
+    pipe.generate(r, hooks);
+    const auto& unet = log.stages().at("unet");
+    const int64_t measured = unet.counted_peak - unet.counted_begin;
+    Shapes s;
+    s.width = k.w;
+    s.height = k.h;
+    s.frames = k.f;
+    s.element_bytes = 4;
+    const int64_t predicted = estimate(facts, s, r.plan).unet_activations;
+    const double err = static_cast<double>(predicted - measured) / static_cast<double>(measured);
+    std::printf("  %dx%d x%d %-15s predicted %s measured %s (%+.1f %%)\n", k.w, k.h, k.f, k.plan,
+                format_bytes(predicted).c_str(), format_bytes(measured).c_str(), 100 * err);
+    EXPECT_LE(std::abs(err), 0.15) << k.w << "x" << k.h << "x" << k.f << " " << k.plan;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 7);
+}
+
+TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
+  ModelFacts m;  // the official architecture's shapes
+  m.text_bytes = int64_t{700} << 20;
+  m.image_bytes = int64_t{1260} << 20;
+  m.vae_bytes = int64_t{170} << 20;
+  m.unet_bytes = int64_t{2840} << 20;
+  m.unet_block_bytes = int64_t{600} << 20;
+  Shapes s;
+  s.width = s.height = 512;
+  s.frames = 16;
+  auto c = candidates(m, s);
+  ASSERT_EQ(c.size(), 4u);
+  size_t fastest = 0;
+  for (size_t i = 1; i < c.size(); ++i) {
+    EXPECT_LT(c[i].estimate.peak, c[i - 1].estimate.peak) << c[i].plan.name;
+    if (c[i].relative_speed > c[fastest].relative_speed) fastest = i;
+  }
+  PlanChoice unlimited = plan_for(m, s, 0);
+  ASSERT_TRUE(unlimited.fits);
+  EXPECT_EQ(unlimited.plan.name, c[fastest].plan.name);
+  EXPECT_EQ(unlimited.fallback.size(), c.size() - fastest - 1);
+  // A budget only the two cheapest fit picks the faster of those, the rest as its ladder.
+  PlanChoice mid = plan_for(m, s, (c[1].estimate.peak + c[2].estimate.peak) / 2);
+  ASSERT_TRUE(mid.fits);
+  const size_t want = c[3].relative_speed > c[2].relative_speed ? 3 : 2;
+  EXPECT_EQ(mid.plan.name, c[want].plan.name);
+  EXPECT_EQ(mid.fallback.size(), c.size() - want - 1);
+
+  PlanChoice none = plan_for(m, s, int64_t{1} << 30);
+  EXPECT_FALSE(none.fits);
+  EXPECT_NE(none.message.find("no plan fits"), std::string::npos) << none.message;
+
+  Shapes big = s;
+  big.width = big.height = 1024;
+  big.frames = 32;
+  PlanChoice smaller = plan_for(m, big, c[3].estimate.peak);
+  EXPECT_FALSE(smaller.fits);
+  EXPECT_NE(smaller.message.find("Would fit"), std::string::npos) << smaller.message;
+
+  auto t = tiers(m, s, {int64_t{8} << 30, int64_t{24} << 30});
+  ASSERT_EQ(t.size(), 2u);
+  ASSERT_TRUE(t[0].any);
+  ASSERT_TRUE(t[1].any);
+  EXPECT_LE(t[0].predicted, int64_t{8} << 30);
+  EXPECT_GE(t[1].shapes.width * t[1].shapes.height * t[1].shapes.frames,
+            t[0].shapes.width * t[0].shapes.height * t[0].shapes.frames);
+}
+
+}  // namespace
+}  // namespace i2v::memory
