@@ -137,10 +137,9 @@ async function estimate() {
     const r = await api("/api/estimate", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(p) });
     const e = r.estimate;
-    out.textContent = `Memory estimate: about ${bytes(e.predicted_peak_bytes)} peak ` +
-      `(weights ${bytes(e.weights_bytes)} + activations ${bytes(e.activation_bytes)}), ` +
-      `${bytes(e.available_bytes)} available. ` + (e.fits ? "" : "May not fit: try fewer frames or a smaller resolution. ") +
-      "Rough formula, not a measurement.";
+    out.textContent = `Memory estimate: about ${bytes(e.predicted_peak_bytes)} peak with plan ` +
+      `"${e.plan}" (weights ${bytes(e.weights_bytes)} + activations ${bytes(e.activation_bytes)}), ` +
+      `${bytes(e.available_bytes)} available. ` + (e.fits ? "" : "Does not fit: " + e.message);
     out.classList.toggle("warn", !e.fits);
     out.title = e.method;
   } catch (err) {

@@ -262,7 +262,24 @@ TEST_F(ServerApi, EstimateGrowsWithTheVideoAndChecksRanges) {
   auto s = nlohmann::json::parse(small->body).at("estimate");
   auto b = nlohmann::json::parse(big->body).at("estimate");
   EXPECT_GT(b.at("predicted_peak_bytes").get<double>(), s.at("predicted_peak_bytes").get<double>());
-  EXPECT_NE(s.at("method").get<std::string>().find("crude"), std::string::npos);
+  // The memory engine's planner: every standard plan is a candidate, cheapest last, and the
+  // chosen plan's prediction is the estimate.
+  EXPECT_NE(s.at("method").get<std::string>().find("memory engine"), std::string::npos);
+  EXPECT_TRUE(s.at("fits").get<bool>()) << s.dump();
+  const auto& cands = b.at("candidates");
+  ASSERT_EQ(cands.size(), 4u) << b.dump();
+  EXPECT_EQ(cands.front().at("plan"), "plain");
+  EXPECT_EQ(cands.back().at("plan"), "stream");
+  EXPECT_LT(cands.back().at("predicted_peak_bytes").get<double>(),
+            cands.front().at("predicted_peak_bytes").get<double>());
+  bool chosen_listed = false;
+  for (const auto& c : cands) {
+    if (c.at("plan") == b.at("plan")) {
+      chosen_listed = true;
+      EXPECT_EQ(c.at("predicted_peak_bytes"), b.at("predicted_peak_bytes"));
+    }
+  }
+  EXPECT_TRUE(chosen_listed) << b.dump();
   auto bad = post({{"frames", 99}});
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);

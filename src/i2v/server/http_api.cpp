@@ -252,11 +252,13 @@ void system_info(ApiContext& ctx, httplib::Response& res) {
        {"model", gen},
        {"memory", to_json(memory_snapshot())},
        {"plan",
-        {{"name", "default"},
+        {{"name", "per job"},
          {"precision", gen.value("precision", "fp32")},
+         {"budget_bytes", job_memory_budget()},
          {"note",
-          "every job runs the pipeline's default plan; the memory planner is not wired "
-          "in yet"}}},
+          "each job runs the fastest plan whose predicted peak fits the budget (available "
+          "memory plus what this process holds); on out-of-memory a step is redone with the "
+          "next cheaper plan"}}},
        {"queue_length", ctx.store.count(JobStatus::Queued)},
        {"running", running},
        {"limits", to_json(ctx.options.limits.params)},
@@ -275,12 +277,7 @@ void estimate(ApiContext& ctx, const httplib::Request& req, httplib::Response& r
   if (!j.contains("prompt") || j["prompt"] == "") j["prompt"] = "estimate";
   if (!j.contains("seed")) j["seed"] = 0;
   JobParams p = parse_job_params(j, ctx.options.limits.params);
-  const MemorySnapshot now = memory_snapshot();
-  // The model is resident already: what is left for this job is what is available plus its
-  // weights (which the estimate counts).
-  const ModelFacts facts = ctx.generator.facts();
-  const MemoryEstimate e = estimate_memory(
-      p, facts, now.available_bytes ? now.available_bytes + facts.weights_bytes : 0);
+  const MemoryEstimate e = estimate_memory(p, ctx.generator.facts(), job_memory_budget());
   nlohmann::json pj = to_json(p);
   pj.erase("prompt");
   pj.erase("negative_prompt");

@@ -139,6 +139,13 @@ void JobRunner::run_job(const Job& job) {
     r.guidance_scale = p.guidance;
     r.seed = p.seed;
     generator_.validate(r);
+    // The fastest plan that fits; the cheaper ones are the fallback ladder on out-of-memory.
+    const MemoryEstimate plan = estimate_memory(p, generator_.facts(), job_memory_budget());
+    if (!plan.choice.fits) {
+      throw ConfigError("not enough memory for these settings: " + plan.choice.message);
+    }
+    r.plan = plan.choice.plan;
+    r.fallback = plan.choice.fallback;
 
     const int every =
         options_.preview_every > 0 ? options_.preview_every : std::max(1, p.steps / 25);
@@ -214,6 +221,12 @@ void JobRunner::run_job(const Job& job) {
                            {"seconds", since(t_start)},
                            {"stage_seconds", out.stage_seconds},
                            {"peak_rss_bytes", mem.peak_rss_bytes},
+                           {"memory",
+                            {{"plan", r.plan.name},
+                             {"final_plan", out.final_plan.name},
+                             {"downgrades", out.downgrades},
+                             {"predicted_peak_bytes", plan.choice.estimate.peak},
+                             {"budget_bytes", plan.budget_bytes}}},
                            {"attempts", job.attempts + 1},
                            {"version", version_report()}};
     {

@@ -1,6 +1,6 @@
-// What the server says about memory: a snapshot now (process RSS, machine totals) and a
-// predicted peak for a job's parameters. Both are small seams: the memory engine (counting
-// allocator, estimator, planner) replaces their insides without changing the API.
+// What the server says about memory: a snapshot now (process RSS, machine totals), and for a
+// job's parameters the memory engine's plan: the fastest plan whose predicted peak fits what is
+// available, with the cheaper plans after it as the job's fallback ladder.
 #pragma once
 
 #include <cstddef>
@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "i2v/memory/planner.h"
 #include "i2v/server/job.h"
 
 namespace i2v::server {
@@ -21,25 +22,28 @@ struct MemorySnapshot {
 };
 
 MemorySnapshot memory_snapshot();
+
+// What a job may use: the memory available to the machine plus what this process holds already
+// (its resident model and runtime, which the estimate counts); 0 when unknown.
+int64_t job_memory_budget();
 nlohmann::json to_json(const MemorySnapshot& m);
 
+// What the estimator knows of the loaded model, and its compute element size.
 struct ModelFacts {
-  size_t weights_bytes = 0;      // sum of the weight files
-  int unet_base_channels = 320;  // block_out_channels[0]
-  int latent_channels = 4;
-  int vae_scale_factor = 8;
+  memory::ModelFacts model;
+  int64_t element_bytes = 4;
 };
 
 struct MemoryEstimate {
-  size_t weights_bytes = 0, activation_bytes = 0, predicted_peak_bytes = 0;
-  size_t available_bytes = 0;
-  bool fits = true;
-  std::string method;  // says how rough it is
+  memory::PlanChoice choice;  // plan, fallback ladder, predicted peak per stage, candidates
+  int64_t budget_bytes = 0;   // what the plan had to fit (0: no limit known)
+  int64_t weights_bytes = 0;  // of the predicted peak: the weights resident in the UNet stage
 };
 
-// A crude formula (weights + a multiple of the largest UNet activation + decoded frames), not
-// the memory engine's validated estimate; labelled as such in `method`.
-MemoryEstimate estimate_memory(const JobParams& p, const ModelFacts& model, size_t available_bytes);
+// The memory engine's planner for these parameters under `budget_bytes` (0 = no limit): when
+// nothing fits, `choice.fits` is false and `choice.message` names the smallest settings that
+// would.
+MemoryEstimate estimate_memory(const JobParams& p, const ModelFacts& model, int64_t budget_bytes);
 nlohmann::json to_json(const MemoryEstimate& e);
 
 }  // namespace i2v::server

@@ -123,6 +123,10 @@ const nlohmann::json& openapi_document() {
                 {"activation_bytes", {{"type", "integer"}}},
                 {"available_bytes", {{"type", "integer"}}},
                 {"fits", {{"type", "boolean"}}},
+                {"plan", {{"type", "string"}}},
+                {"message", {{"type", "string"}}},
+                {"stages", {{"type", "object"}}},
+                {"candidates", {{"type", "array"}}},
                 {"method", {{"type", "string"}}}}}}}}}}}};
     d["components"]["securitySchemes"] = {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}};
 
@@ -185,7 +189,8 @@ const nlohmann::json& openapi_document() {
     p["/api/system"]["get"] = {{"summary", "Device, memory, model, plan, queue"},
                                {"responses", {{"200", json_response("system", "System")}}}};
     p["/api/estimate"]["post"] = {
-        {"summary", "Predicted peak memory of a job's parameters (crude formula for now)"},
+        {"summary",
+         "The memory planner for a job's parameters: chosen plan, predicted peak, candidates"},
         {"requestBody",
          {{"required", true}, {"content", {{"application/json", {{"schema", ref("JobParams")}}}}}}},
         {"responses",

@@ -7,34 +7,10 @@
 #include <fstream>
 
 #include "i2v/core/runtime.h"
+#include "i2v/pipeline/model_facts.h"
 
 namespace i2v::server {
 namespace fs = std::filesystem;
-
-namespace {
-size_t weight_file_bytes(const fs::path& dir) {
-  size_t total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    if (it->is_regular_file(ec) &&
-        (it->path().extension() == ".safetensors" || it->path().extension() == ".bin")) {
-      total += it->file_size(ec);
-    }
-  }
-  return total;
-}
-
-int unet_base_channels(const fs::path& dir) {
-  std::ifstream in(dir / "unet" / "config.json");
-  auto j = nlohmann::json::parse(in, nullptr, false);
-  if (j.is_object() && j.contains("block_out_channels") && j["block_out_channels"].is_array() &&
-      !j["block_out_channels"].empty() && j["block_out_channels"][0].is_number_integer()) {
-    return j["block_out_channels"][0].get<int>();
-  }
-  return 320;
-}
-}  // namespace
 
 PipelineGenerator::PipelineGenerator(const std::string& model,
                                      const pipeline::PipelineOptions& options)
@@ -44,10 +20,8 @@ PipelineGenerator::PipelineGenerator(const std::string& model,
         load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
         return p;
       }()) {
-  const fs::path root = pipe_.model_dir().root();
-  facts_.weights_bytes = weight_file_bytes(root);
-  facts_.unet_base_channels = unet_base_channels(root);
-  facts_.vae_scale_factor = pipe_.vae_scale_factor();
+  facts_.model = pipeline::model_facts(pipe_.model_dir(), pipe_.dtype(), options.variant);
+  facts_.element_bytes = static_cast<int64_t>(c10::elementSize(pipe_.dtype()));
 }
 
 void PipelineGenerator::validate(const pipeline::GenerationRequest& r) const {
@@ -67,7 +41,8 @@ nlohmann::json PipelineGenerator::describe() const {
                                                        : "fp32"},
           {"device", cuda_available() ? "cuda available (running on CPU)" : "cpu"},
           {"threads", at::get_num_threads()},
-          {"weights_bytes", facts_.weights_bytes},
+          {"weights_bytes", facts_.model.text_bytes + facts_.model.image_bytes +
+                                facts_.model.vae_bytes + facts_.model.unet_bytes},
           {"load_seconds", load_seconds_}};
 }
 
