@@ -6,6 +6,7 @@
 
 #include "cmd_bench_common.h"
 #include "i2v/core/error.h"
+#include "i2v/memory/planner.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
 #include "i2v/weights/model_dir.h"
 
@@ -19,7 +20,13 @@ RegisterBench reg(10, [](CLI::App& bench, std::function<int()>& run) {
   add_bench_options(unet, *o);
   unet->add_option("--batch", *batch, "Batch (2 = classifier-free guidance)")
       ->capture_default_str();
-  run = [o, batch] {
+  auto plan_name = std::make_shared<std::string>("plain");
+  unet->add_option("--plan", *plan_name,
+                   "Execution plan: plain, chunked, chunked+seqcfg or stream (exact chunking; "
+                   "sequential CFG and streaming residency are the pipeline's and act as chunked)")
+      ->capture_default_str();
+  run = [o, batch, plan_name] {
+    const memory::ExecPlan plan = memory::named_plan(*plan_name);
     if (*batch < 1) throw ConfigError("bench unet: --batch must be >= 1");
     const at::ScalarType dtype = bench_dtype(o->precision);
     torch::NoGradGuard no_grad;
@@ -45,11 +52,11 @@ RegisterBench reg(10, [](CLI::App& bench, std::function<int()>& run) {
                         at::randn({b, c.in_channels, f, h, w}, opts),
                         at::randn({b, 1, c.cross_attention_dim}, opts),
                         at::randn({b, 77, c.cross_attention_dim}, opts)};
-    nlohmann::json j = {{"bench", "unet"}, {"precision", dtype_name(dtype)},
-                        {"batch", b},      {"frames", f},
-                        {"size", o->size}, {"latent", {h, w}},
-                        {"load_s", load_s}};
-    j.update(time_runs(*o, [&] { model->forward(in); }));
+    nlohmann::json j = {{"bench", "unet"},   {"precision", dtype_name(dtype)},
+                        {"batch", b},        {"frames", f},
+                        {"size", o->size},   {"latent", {h, w}},
+                        {"plan", plan.name}, {"load_s", load_s}};
+    j.update(time_runs(*o, [&] { model->forward(in, {}, plan); }));
     print_bench_json(*o, j);
     return 0;
   };
