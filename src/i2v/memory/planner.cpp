@@ -35,12 +35,14 @@ ExecPlan named_plan(const std::string& name) {
 }
 
 double relative_speed(const ExecPlan& p) {
-  // s/step of the plain plan over this plan's, measured on the real architecture at 256x256x8,
-  // bf16, 2 cores, one step each in one sequence (bench/memory.sh, README). Chunks that stay in
-  // cache make the chunked plans faster than plain on CPU.
-  if (p.residency == Residency::StreamBlocks) return 1.10;
-  if (p.sequential_cfg) return 1.26;
-  if (p.frame_chunk > 0 || p.temporal_chunk > 0) return 1.36;
+  // Time of the plain plan over this plan's, real architecture, 256x256x8, bf16, 2 cores: chunked
+  // from `bench unet --plan` with the fused kernels (plain 18.3 s, chunked 21.4 s per forward);
+  // sequential CFG and streaming scaled from chunked by one back-to-back generate sequence
+  // (bench/memory.sh: chunked 30.0, seqcfg 32.5, stream 37.3 s/step). Before the fused kernels
+  // the chunked plans were the faster ones (cache-sized chunks); with them, chunking costs time.
+  if (p.residency == Residency::StreamBlocks) return 0.68;
+  if (p.sequential_cfg) return 0.79;
+  if (p.frame_chunk > 0 || p.temporal_chunk > 0) return 0.85;
   return 1.0;
 }
 
