@@ -13,6 +13,7 @@
 #include "i2v/memory/memory_stats.h"
 #include "i2v/memory/planner.h"
 #include "i2v/pipeline/model_facts.h"
+#include "precision.h"
 
 namespace i2v::cli {
 namespace {
@@ -37,7 +38,7 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--guidance", a->guidance, "Guidance scale (> 1: CFG)")->capture_default_str();
   cmd->add_option("--decode-chunk-size", a->chunk, "Frames per VAE decode call")
       ->capture_default_str();
-  cmd->add_option("--precision", a->precision, "fp32 or bf16")->capture_default_str();
+  cmd->add_option("--precision", a->precision, "fp32, bf16 or auto")->capture_default_str();
   cmd->add_option("--variant", a->variant, "Weight files: auto, none, fp16 or bf16")
       ->capture_default_str();
   cmd->add_option("--memory-budget", a->memory_budget,
@@ -53,9 +54,8 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
     cmd->add_option(ignored, "accepted for compatibility with generate; not used by probe");
   }
   run = [a] {
-    const at::ScalarType dtype = a->precision == "fp32" ? at::kFloat : at::kBFloat16;
-    if (a->precision != "fp32" && a->precision != "bf16")
-      throw ConfigError("--precision must be fp32 or bf16 for probe");
+    const at::ScalarType dtype = parse_precision(a->precision);
+    if (dtype == at::kHalf) throw ConfigError("--precision must be fp32 or bf16 for probe");
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
     const auto facts = pipeline::model_facts(weights::ModelDir::open(model), dtype,
                                              weights::parse_variant_mode(a->variant));
@@ -67,7 +67,7 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
     s.element_bytes = static_cast<int64_t>(c10::elementSize(dtype));
     s.decode_chunk = a->chunk;
     const bool cuda = cuda_available();
-    const int64_t free_bytes = memory::available_memory_bytes(cuda);
+    const int64_t free_bytes = memory::available_memory_bytes();
     nlohmann::json j;
     j["device"] = cuda ? "cuda" : "cpu (" + std::to_string(available_cpus()) + " threads)";
     j["free_bytes"] = free_bytes;

@@ -151,19 +151,18 @@ std::vector<TierResult> tiers(const ModelFacts& m, const Shapes& base,
   return out;
 }
 
-int64_t available_memory_bytes(bool cuda) {
-  if (cuda) {
-    CudaStats st = cuda_stats();
-    (void)st;  // free device memory needs cudaMemGetInfo; reported by probe on CUDA builds
-  }
+int64_t meminfo_bytes(const std::string& key) {
   std::ifstream in("/proc/meminfo");
-  std::string key;
-  int64_t value = 0;
-  std::string unit;
-  while (in >> key >> value >> unit) {
-    if (key == "MemAvailable:") return value * 1024;
+  std::string name, unit;
+  int64_t kib = 0;
+  while (in >> name >> kib >> unit) {
+    if (name == key + ":") return kib * 1024;
   }
   return 0;
+}
+
+int64_t available_memory_bytes() {
+  return meminfo_bytes("MemAvailable");
 }
 
 }  // namespace i2v::memory

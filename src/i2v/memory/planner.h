@@ -52,8 +52,10 @@ struct TierResult {
 std::vector<TierResult> tiers(const ModelFacts& m, const Shapes& base,
                               const std::vector<int64_t>& budgets);
 
-// Free memory for this process: MemAvailable from /proc/meminfo (or the CUDA device's free
-// memory when `cuda`).
-int64_t available_memory_bytes(bool cuda = false);
+// A /proc/meminfo field ("MemTotal", "MemAvailable", ...) in bytes; 0 where unavailable.
+int64_t meminfo_bytes(const std::string& key);
+// Free host memory for this process (MemAvailable). On CUDA the device's free memory is not read
+// yet (needs cudaMemGetInfo): the planner budgets with host memory there too.
+int64_t available_memory_bytes();
 
 }  // namespace i2v::memory

@@ -1,38 +1,18 @@
 #include "i2v/server/memory_report.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "i2v/core/runtime.h"
 
 namespace i2v::server {
-namespace {
-
-// A "Key:   123 kB" line of /proc/meminfo, in bytes (0 if absent).
-size_t meminfo_bytes(const std::string& key) {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) {
-      std::istringstream ss(line.substr(key.size() + 1));
-      size_t kb = 0;
-      ss >> kb;
-      return kb * 1024;
-    }
-  }
-  return 0;
-}
-
-}  // namespace
 
 MemorySnapshot memory_snapshot() {
   MemorySnapshot m;
   m.rss_bytes = current_rss_bytes();
   // getrusage and /proc count slightly differently: the peak is never below the current.
   m.peak_rss_bytes = std::max(peak_rss_bytes(), m.rss_bytes);
-  m.total_bytes = meminfo_bytes("MemTotal");
-  m.available_bytes = meminfo_bytes("MemAvailable");
+  m.total_bytes = static_cast<size_t>(memory::meminfo_bytes("MemTotal"));
+  m.available_bytes = static_cast<size_t>(memory::meminfo_bytes("MemAvailable"));
   return m;
 }
 
