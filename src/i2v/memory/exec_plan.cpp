@@ -6,13 +6,22 @@
 namespace i2v::memory {
 
 std::string to_string(Residency r) {
-  return r == Residency::StreamBlocks ? "stream" : "resident";
+  switch (r) {
+    case Residency::OnDemand:
+      return "on-demand";
+    case Residency::StreamBlocks:
+      return "stream";
+    case Residency::Resident:
+      break;
+  }
+  return "resident";
 }
 
 Residency parse_residency(const std::string& s) {
   if (s == "resident") return Residency::Resident;
+  if (s == "on-demand" || s == "ondemand") return Residency::OnDemand;
   if (s == "stream" || s == "streaming") return Residency::StreamBlocks;
-  throw ConfigError("unknown weight residency '" + s + "' (use resident or stream)");
+  throw ConfigError("unknown weight residency '" + s + "' (use resident, on-demand or stream)");
 }
 
 void ExecPlan::apply_layer_budgets() const {

@@ -15,16 +15,23 @@
 namespace i2v::memory {
 
 // Where the weights live while a generation runs.
+// Weights always have a home in host memory (the mapped files in their stored precision, or
+// pinned copies on a GPU); the residency says what is staged where the compute runs.
 enum class Residency {
-  // Every component mapped (or on device) for the whole run; encoders' pages are released after
-  // their outputs exist (they fault back in from the page cache if used again).
+  // Every component mapped (or, on a GPU, staged on the device once and kept there); encoders'
+  // pages are released after their outputs exist (they fault back in from the page cache).
   Resident,
+  // GPU: each model is moved onto the device only while its stage runs (the UNet for the whole
+  // denoising loop). On CPU the same as Resident: mapped weights cost nothing until read.
+  OnDemand,
   // CPU: only the UNet block in use keeps its weight pages; each block's pages are dropped after
-  // its forward (re-read from the page cache next step). CUDA: block-by-block streaming.
+  // its forward (re-read from the page cache next step). GPU: block-by-block streaming from
+  // pinned host memory, the next block copied on a side stream while the current one computes.
   StreamBlocks,
 };
 std::string to_string(Residency r);
-Residency parse_residency(const std::string& s);  // "resident" | "stream"; ConfigError
+// "resident" | "on-demand" | "stream"; ConfigError otherwise.
+Residency parse_residency(const std::string& s);
 
 struct ExecPlan {
   std::string name = "plain";  // label shown by probe and recorded in metadata

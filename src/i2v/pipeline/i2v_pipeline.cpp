@@ -1,10 +1,14 @@
 #include "i2v/pipeline/i2v_pipeline.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include "i2v/core/runtime.h"
+#include "i2v/io/safetensors.h"
 #include "i2v/memory/construction_arena.h"
 #include "i2v/memory/memory_stats.h"
 #include "i2v/models/clip/clip_loading.h"
@@ -12,6 +16,7 @@
 #include "i2v/models/vae/vae_loading.h"
 #include "i2v/weights/image_processor_config.h"
 #include "i2v/weights/scheduler_config.h"
+#include "i2v/weights/state_dict.h"
 
 namespace i2v::pipeline {
 namespace {
@@ -69,6 +74,18 @@ bool is_out_of_memory(const std::exception& e) {
          what.find("can't allocate memory") != std::string::npos;
 }
 
+// The one floating-point dtype of every floating-point tensor in the files, if there is one.
+std::optional<at::ScalarType> uniform_float_dtype(const weights::StateDict& sd) {
+  std::optional<at::ScalarType> dtype;
+  for (const auto& name : sd.names()) {
+    const at::ScalarType t = io::default_scalar_type(sd.info(name).dtype);
+    if (!at::isFloatingType(t)) continue;
+    if (dtype && *dtype != t) return std::nullopt;
+    dtype = t;
+  }
+  return dtype;
+}
+
 // Stage bracket for the memory log.
 struct Stage {
   memory::MemoryLog& log;
@@ -85,6 +102,14 @@ I2VGenXLPipeline::I2VGenXLPipeline(weights::ModelDir dir, const PipelineOptions&
 I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const PipelineOptions& options) {
   if (options.dtype != at::kFloat && options.dtype != at::kBFloat16) {
     throw ConfigError("the pipeline computes in fp32 or bf16");
+  }
+  if (options.device.is_cuda() && !cuda_available()) {
+    throw ConfigError(
+        "device cuda: CUDA is not available (this libtorch was built without CUDA, or no GPU is "
+        "visible); use --device cpu");
+  }
+  if (!options.device.is_cpu() && !options.device.is_cuda()) {
+    throw ConfigError("device " + options.device.str() + ": only cpu and cuda are supported");
   }
   I2VGenXLPipeline p(weights::ModelDir::open(model), options);
   torch::NoGradGuard no_grad;
@@ -106,8 +131,10 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
       load_mapped([&] { return vae::load_autoencoder_kl(p.dir_, vae_opts).ptr(); }));
 
   // The UNet is built inside an arena (its random initialisation would cost 5.7 GB in fp32) and
-  // then strict-loaded outside it: every parameter and buffer is replaced, by a view of the file
-  // where it holds the compute dtype, else by a converted copy.
+  // then strict-loaded outside it: every parameter and buffer is replaced by a view of the file
+  // in its stored precision. When that is not the compute precision, each top-level block is
+  // cast only while it runs (the WeightStager) and the small rest is converted once. Files that
+  // mix float precisions are converted whole, as before.
   auto unet_config =
       unet::UNetConfig::from_json(p.dir_.config("unet"), p.dir_.config_path("unet").string());
   {
@@ -117,10 +144,24 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   weights::VariantPolicy policy;
   policy.mode = options.variant;
   policy.compute_dtype = options.dtype;
+  weights::StateDict unet_weights = p.dir_.open_weights("unet", policy);
+  const std::optional<at::ScalarType> stored = uniform_float_dtype(unet_weights);
   weights::LoadOptions load;
-  load.dtype = options.dtype;
-  p.dir_.load_into(*p.unet_, "unet", policy, load);
+  load.dtype = stored.value_or(options.dtype);
+  weights::load_state_dict_strict(*p.unet_, unet_weights, "unet", load);
   p.unet_->eval();
+  p.unet_cast_per_block_ = stored && *stored != options.dtype;
+  p.unet_blocks_ = p.unet_->top_level_blocks();
+  memory::WeightStager::Options stage;
+  stage.device = options.device;
+  stage.dtype = options.dtype;
+  stage.prefetch = options.device.is_cuda();
+  p.stager_ = memory::WeightStager(stage);
+  for (const auto& child : p.unet_->children()) {
+    const bool block = std::find(p.unet_blocks_.begin(), p.unet_blocks_.end(), child.get()) !=
+                       p.unet_blocks_.end();
+    if (!block) p.stager_.convert_in_place(*child);
+  }
   memory::trim_heap();
   p.vae_pages_ = memory::MappedWeights::of(*p.vae_);
   p.unet_pages_ = memory::MappedWeights::of(*p.unet_);
@@ -219,7 +260,7 @@ at::Tensor I2VGenXLPipeline::encode_prompt(const std::string& text, const Genera
   at::Tensor ids = tokenizer_->input_ids_tensor({text});
   dump(hooks, prefix + "input_ids", ids);
   // The penultimate layer through the final LayerNorm (clip_skip 1, the pipeline's default).
-  at::Tensor embeds = text_encoder_->prompt_embeds(ids, 1);
+  at::Tensor embeds = text_encoder_->prompt_embeds(ids.to(options_.device), 1);
   return embeds;
 }
 
@@ -230,7 +271,7 @@ at::Tensor I2VGenXLPipeline::encode_image(const image::RgbImage& img, int width,
   dump(hooks, "clip_input_image_uint8", image::to_uint8_tensor(crop));
   at::Tensor pixels = image::clip_pixel_values(crop, clip_norm_);
   dump(hooks, "clip_pixel_values", pixels);
-  at::Tensor embeds = image_encoder_->image_embeds(pixels.to(options_.dtype));
+  at::Tensor embeds = image_encoder_->image_embeds(pixels.to(options_.device, options_.dtype));
   dump(hooks, "image_embeds", embeds);
   return embeds;
 }
@@ -242,7 +283,7 @@ at::Tensor I2VGenXLPipeline::image_latents(const image::RgbImage& img, int width
   dump(hooks, "vae_input_image_uint8", image::to_uint8_tensor(crop));
   at::Tensor pixels = image::vae_pixel_values(crop);
   dump(hooks, "vae_input_image", pixels);
-  vae::Posterior post = vae_->encode(pixels.to(options_.dtype));
+  vae::Posterior post = vae_->encode(pixels.to(options_.device, options_.dtype));
   dump(hooks, "vae_posterior_mean", post.mean);
   dump(hooks, "vae_posterior_logvar", post.logvar);
   dump(hooks, "vae_posterior_std", post.std);
@@ -252,7 +293,8 @@ at::Tensor I2VGenXLPipeline::image_latents(const image::RgbImage& img, int width
     throw ShapeError("vae_posterior_noise must have shape of the posterior mean");
   }
   dump(hooks, "vae_posterior_noise", noise);
-  at::Tensor first = post.sample(noise.to(post.mean.scalar_type())) * vae_->config().scaling_factor;
+  at::Tensor first = post.sample(noise.to(post.mean.device(), post.mean.scalar_type())) *
+                     vae_->config().scaling_factor;
   // Frame 0 is the encoded image; frames 1..F-1 are constant planes i / (F - 1).
   std::vector<at::Tensor> frames{first.unsqueeze(2)};
   for (int i = 1; i < num_frames; ++i) {
@@ -264,16 +306,61 @@ at::Tensor I2VGenXLPipeline::image_latents(const image::RgbImage& img, int width
 
 at::Tensor I2VGenXLPipeline::run_unet(const unet::UNetInputs& in, const memory::ExecPlan& plan) {
   plan.apply_layer_budgets();
-  if (plan.residency != memory::Residency::StreamBlocks) return unet_->forward(in, {}, plan);
-  // Streaming: each block's weight pages are dropped right after its forward, so only the block
-  // in use is resident (they fault back in from the page cache at the next pass).
+  const bool cpu = options_.device.is_cpu();
+  const bool streaming = plan.residency == memory::Residency::StreamBlocks;
+  // Whole-UNet plans on a GPU were staged by begin_denoising; on CPU with weights in the
+  // compute dtype there is nothing to stage.
+  if (!streaming && !(cpu && unet_cast_per_block_)) return unet_->forward(in, {}, plan);
+  // Per block: staged (cast and/or copied to the device) just before its forward, the next block
+  // prefetched on a GPU; after it the staged copy goes and, when streaming on CPU, the block's
+  // weight pages are dropped (they fault back in from the page cache at the next pass).
+  memory::BlockSchedule schedule{unet_blocks_};
   memory::BlockHooks hooks;
-  hooks.after = [this](torch::nn::Module& m) {
+  hooks.before = [this, schedule](torch::nn::Module& m) {
+    stager_.stage(m);
+    if (torch::nn::Module* next = schedule.next_after(&m)) stager_.prefetch(*next);
+  };
+  hooks.after = [this, cpu, streaming](torch::nn::Module& m) {
+    stager_.unstage(m);
+    if (!cpu || !streaming) return;
     auto it = block_pages_.find(&m);
     if (it == block_pages_.end()) it = block_pages_.emplace(&m, memory::MappedWeights::of(m)).first;
     it->second.release();
   };
   return unet_->forward(in, {}, plan, &hooks);
+}
+
+void I2VGenXLPipeline::stage_component(torch::nn::Module& m, const memory::ExecPlan& plan) {
+  (void)plan;
+  stager_.stage(m);  // nothing to copy on CPU: the component is loaded in the compute dtype
+}
+
+void I2VGenXLPipeline::unstage_component(torch::nn::Module& m, const memory::ExecPlan& plan) {
+  const bool keep = !options_.device.is_cpu() && plan.residency == memory::Residency::Resident;
+  if (!keep) stager_.unstage(m);
+}
+
+void I2VGenXLPipeline::begin_denoising(const memory::ExecPlan& plan) {
+  if (options_.device.is_cpu()) return;  // mapped weights; per-block casts happen in run_unet
+  if (plan.residency == memory::Residency::StreamBlocks) {
+    stager_.unstage(*unet_);  // a whole UNet staged by an earlier plan
+    if (!unet_pinned_) {
+      for (auto* block : unet_blocks_) memory::WeightStager::pin_home(*block);
+      unet_pinned_ = true;
+    }
+    return;
+  }
+  stager_.stage(*unet_);  // Resident and OnDemand: the whole UNet on the device
+  unet_pages_.release();  // its host pages are not read while it is there
+}
+
+void I2VGenXLPipeline::end_denoising(const memory::ExecPlan& plan) {
+  if (options_.device.is_cpu() || plan.residency != memory::Residency::Resident) {
+    stager_.unstage(*unet_);
+    for (auto* block : unet_blocks_) stager_.unstage(*block);
+    stager_.drop_prefetches();
+  }
+  unet_pages_.release();  // the decoder runs without the UNet resident
 }
 
 GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
@@ -296,6 +383,8 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   at::Tensor text;
   {
     Stage stage(mlog, "text");
+    if (!text_encoder_) load_text_encoder();
+    stage_component(*text_encoder_, plan);
     at::Tensor prompt = encode_prompt(r.prompt, hooks, "prompt_");
     dump(hooks, "prompt_embeds", prompt);
     text = prompt;
@@ -304,7 +393,8 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
       dump(hooks, "negative_prompt_embeds", negative);
       text = at::cat({negative, prompt});
     }
-    release_text_encoder();
+    unstage_component(*text_encoder_, plan);
+    if (!stager_.is_staged(*text_encoder_)) release_text_encoder();
   }
   result.stage_seconds["text_encode"] = since(t0);
 
@@ -312,10 +402,13 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   at::Tensor image_embeddings;
   {
     Stage stage(mlog, "image");
+    if (!image_encoder_) load_image_encoder();
+    stage_component(*image_encoder_, plan);
     at::Tensor embeds = encode_image(r.image, r.width, hooks).unsqueeze(1);
     image_embeddings = cfg ? at::cat({at::zeros_like(embeds), embeds}) : embeds;
     dump(hooks, "image_embeddings", image_embeddings);
-    release_image_encoder();
+    unstage_component(*image_encoder_, plan);
+    if (!stager_.is_staged(*image_encoder_)) release_image_encoder();
   }
   result.stage_seconds["image_encode"] = since(t0);
 
@@ -327,14 +420,17 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
                      ", " + std::to_string(h) + ", " + std::to_string(w) + ")");
   }
   dump(hooks, "initial_noise", noise);
+  const at::Device dev = options_.device;
 
   t0 = Clock::now();
   at::Tensor latents_cond;
   {
     Stage stage(mlog, "vae_encode");
+    stage_component(*vae_, plan);
     latents_cond =
         image_latents(r.image, r.width, r.height, r.num_frames, r.vae_posterior_noise, hooks);
     dump(hooks, "image_latents", cfg ? at::cat({latents_cond, latents_cond}) : latents_cond);
+    unstage_component(*vae_, plan);
     vae_pages_.release();  // the decoder's pages come back at decode time
   }
   result.stage_seconds["vae_encode"] = since(t0);
@@ -342,7 +438,8 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   scheduler_->set_timesteps(r.num_inference_steps);
   std::vector<int64_t> steps = scheduler_->timesteps();
   dump(hooks, "timesteps", at::tensor(steps, at::kLong));
-  at::Tensor latents = noise * scheduler_->init_noise_sigma();  // float32 master copy
+  // float32 master copy (the noise is drawn on the CPU: the same video on every device)
+  at::Tensor latents = noise.to(dev) * scheduler_->init_noise_sigma();
   const at::ScalarType dt = options_.dtype;
   // The conditions in the compute dtype, batch [uncond, cond] (or [cond] without guidance).
   const at::Tensor text_c = text.to(dt), image_emb_c = image_embeddings.to(dt);
@@ -351,27 +448,26 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   // One guided prediction (float32) under `p`: a batch-2 pass, or two batch-1 passes.
   auto predict = [&](const at::Tensor& x, int64_t t, const memory::ExecPlan& p,
                      at::Tensor* uncond_out, at::Tensor* cond_out) {
-    const at::Tensor ts = at::scalar_tensor(t, at::kLong);
+    const at::TensorOptions longs = at::TensorOptions().dtype(at::kLong).device(dev);
+    const at::Tensor ts = at::scalar_tensor(t, longs);
     if (!cfg) {
       return run_unet(
-                 {x.to(dt), ts, at::full({1}, r.target_fps, at::kLong), lat_c, image_emb_c, text_c},
-                 p)
+                 {x.to(dt), ts, at::full({1}, r.target_fps, longs), lat_c, image_emb_c, text_c}, p)
           .to(at::kFloat);
     }
     at::Tensor pu, pc;
     if (p.sequential_cfg) {
-      const at::Tensor fps1 = at::full({1}, r.target_fps, at::kLong);
+      const at::Tensor fps1 = at::full({1}, r.target_fps, longs);
       const at::Tensor xd = x.to(dt);
       pu = run_unet({xd, ts, fps1, lat_c, image_emb_c.slice(0, 0, 1), text_c.slice(0, 0, 1)}, p)
                .to(at::kFloat);
       pc = run_unet({xd, ts, fps1, lat_c, image_emb_c.slice(0, 1, 2), text_c.slice(0, 1, 2)}, p)
                .to(at::kFloat);
     } else {
-      at::Tensor pred =
-          run_unet({at::cat({x, x}).to(dt), ts, at::full({2}, r.target_fps, at::kLong),
-                    at::cat({lat_c, lat_c}), image_emb_c, text_c},
-                   p)
-              .to(at::kFloat);
+      at::Tensor pred = run_unet({at::cat({x, x}).to(dt), ts, at::full({2}, r.target_fps, longs),
+                                  at::cat({lat_c, lat_c}), image_emb_c, text_c},
+                                 p)
+                            .to(at::kFloat);
       auto halves = pred.chunk(2);
       pu = halves[0];
       pc = halves[1];
@@ -384,6 +480,7 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   t0 = Clock::now();
   {
     Stage stage(mlog, "unet");
+    begin_denoising(plan);
     for (size_t i = 0; i < steps.size(); ++i) {
       if (hooks.cancelled && hooks.cancelled()) throw CancelledError();
       auto ts = Clock::now();
@@ -409,8 +506,10 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
               i + 1, steps.size(), plan.name, e.what(), next.name);
           mlog.event("downgrade", d);
           result.downgrades.push_back(d);
+          end_denoising(plan);
           plan = next;
           memory::trim_heap();
+          begin_denoising(plan);
         }
       }
       if (cfg) {
@@ -424,11 +523,12 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
       dump(hooks, p + "latents_out", latents);
       mlog.step(static_cast<int>(i + 1), static_cast<int>(steps.size()));
       if (hooks.on_step) {
-        hooks.on_step({static_cast<int>(i + 1), static_cast<int>(steps.size()), since(ts), latents,
-                       from_frames(out.pred_original_sample, latents.size(0), f)});
+        hooks.on_step({static_cast<int>(i + 1), static_cast<int>(steps.size()), since(ts),
+                       latents.to(at::kCPU),
+                       from_frames(out.pred_original_sample, latents.size(0), f).to(at::kCPU)});
       }
     }
-    unet_pages_.release();  // the decoder runs without the UNet resident
+    end_denoising(plan);
   }
   dump(hooks, "final_latents", latents);
   result.stage_seconds["denoise"] = since(t0);
@@ -437,10 +537,12 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   t0 = Clock::now();
   {
     Stage stage(mlog, "vae_decode");
+    stage_component(*vae_, plan);
     const int chunk =
         plan.vae_decode_chunk > 0 ? static_cast<int>(plan.vae_decode_chunk) : r.decode_chunk_size;
     at::Tensor z = (latents / vae_->config().scaling_factor).to(options_.dtype);
-    at::Tensor video = vae::decode_frames(*vae_, z, chunk).to(at::kFloat);
+    at::Tensor video = vae::decode_frames(*vae_, z, chunk).to(at::kCPU, at::kFloat);
+    unstage_component(*vae_, plan);
     dump(hooks, "decoded_video", video);
     at::Tensor frames = (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1});  // (B,F,H,W,3)
     dump(hooks, "frames_float", frames);

@@ -10,6 +10,7 @@
 #include "i2v/core/error.h"
 #include "i2v/image/model_inputs.h"
 #include "i2v/memory/mapped_weights.h"
+#include "i2v/memory/weight_stager.h"
 #include "i2v/models/clip/clip_text_model.h"
 #include "i2v/models/clip/clip_vision_model.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
@@ -29,6 +30,9 @@ class CancelledError : public Error {
 struct PipelineOptions {
   at::ScalarType dtype = at::kFloat;  // compute precision of the networks (fp32 or bf16)
   weights::VariantMode variant = weights::VariantMode::Auto;
+  // Where the networks compute. Weights keep their home in host memory; the plan's residency
+  // says what is staged on the device (memory::WeightStager). ConfigError when unavailable.
+  at::Device device = at::kCPU;
 };
 
 class I2VGenXLPipeline {
@@ -51,6 +55,10 @@ class I2VGenXLPipeline {
   const weights::ModelDir& model_dir() const { return dir_; }
   int vae_scale_factor() const;
   at::ScalarType dtype() const { return options_.dtype; }
+  at::Device device() const { return options_.device; }
+  // Whether the UNet keeps its stored precision (mapped) and each block is cast to the compute
+  // precision only while it runs (files in another precision than the compute one).
+  bool unet_cast_per_block() const { return unet_cast_per_block_; }
   const unet::UNetConfig& unet_config() const { return unet_->config(); }
 
   // Bytes of weights per component ("text_encoder", "image_encoder", "vae", "unet") and how much
@@ -69,6 +77,13 @@ class I2VGenXLPipeline {
   void release_text_encoder();
   void release_image_encoder();
   at::Tensor run_unet(const unet::UNetInputs& in, const memory::ExecPlan& plan);
+  // Staging a whole component on the compute device for a stage (a no-op on CPU where the
+  // weights are already in the compute dtype); unstaging unless the plan keeps it resident.
+  void stage_component(torch::nn::Module& m, const memory::ExecPlan& plan);
+  void unstage_component(torch::nn::Module& m, const memory::ExecPlan& plan);
+  // The UNet's blocks staged according to the plan for the denoising loop.
+  void begin_denoising(const memory::ExecPlan& plan);
+  void end_denoising(const memory::ExecPlan& plan);
 
   weights::ModelDir dir_;
   PipelineOptions options_;
@@ -83,6 +98,10 @@ class I2VGenXLPipeline {
   // Per UNet block (streaming): its mapped pages, found once.
   std::map<const torch::nn::Module*, memory::MappedWeights> block_pages_;
   std::map<std::string, ComponentWeights> weights_;
+  memory::WeightStager stager_;
+  std::vector<torch::nn::Module*> unet_blocks_;
+  bool unet_cast_per_block_ = false;
+  bool unet_pinned_ = false;
 };
 
 }  // namespace i2v::pipeline

@@ -42,13 +42,13 @@ GroupStats group_stats_by_rows(const at::Tensor& x5, int64_t groups, double eps,
   const int64_t h = x5.size(3);
   const double count = static_cast<double>(x5.numel() / (b * groups));
   // Pass 1: means; pass 2: centred squares (as stable as the one-piece computation).
-  at::Tensor sum = at::zeros({b, groups}, at::kDouble);
+  at::Tensor sum = at::zeros({b, groups}, x5.options().dtype(at::kDouble));
   for_row_chunks(h, rows, [&](int64_t r0, int64_t r1) {
     at::Tensor part = x5.slice(3, r0, r1).to(at::kDouble);
     sum += part.reshape({b, groups, -1}).sum(-1);
   });
   at::Tensor mean = sum / count;
-  at::Tensor sq = at::zeros({b, groups}, at::kDouble);
+  at::Tensor sq = at::zeros({b, groups}, x5.options().dtype(at::kDouble));
   for_row_chunks(h, rows, [&](int64_t r0, int64_t r1) {
     at::Tensor part = x5.slice(3, r0, r1).to(at::kDouble).reshape({b, groups, -1});
     sq += (part - mean.unsqueeze(-1)).pow(2).sum(-1);

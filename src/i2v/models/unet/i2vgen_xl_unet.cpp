@@ -143,6 +143,14 @@ at::Tensor I2VGenXLUNetImpl::context_of(const UNetInputs& in, const UNetTrace& t
   return context.repeat_interleave(num_frames, 0);
 }
 
+std::vector<torch::nn::Module*> I2VGenXLUNetImpl::top_level_blocks() {
+  std::vector<torch::nn::Module*> blocks{transformer_in.get()};
+  for (auto& b : down_blocks) blocks.push_back(b.get());
+  blocks.push_back(mid_block.get());
+  for (auto& b : up_blocks) blocks.push_back(b.get());
+  return blocks;
+}
+
 at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trace,
                                      const memory::ExecPlan& plan,
                                      const memory::BlockHooks* hooks) {

@@ -44,6 +44,10 @@ class I2VGenXLUNetImpl : public torch::nn::Module {
                      const memory::BlockHooks* hooks = nullptr);
 
   const UNetConfig& config() const { return config_; }
+  // The top-level blocks the forward runs between its BlockHooks, in forward order:
+  // transformer_in, down_blocks.*, mid_block, up_blocks.*. Everything else is small (embeddings,
+  // conv_in/out, the image-latent encoder).
+  std::vector<torch::nn::Module*> top_level_blocks();
 
   // The conditioning path, exposed for tests: (B*F, time_embed_dim) and (B*F, tokens, cross dim).
   at::Tensor time_embedding_of(const at::Tensor& timestep, const at::Tensor& fps, int64_t batch,

@@ -1,0 +1,131 @@
+#include "i2v/memory/weight_stager.h"
+
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+
+#include <algorithm>
+
+namespace i2v::memory {
+
+std::vector<at::Tensor> WeightStager::tensors_of(torch::nn::Module& m) {
+  std::vector<at::Tensor> all = m.parameters(true);
+  for (const auto& b : m.buffers(true)) all.push_back(b);
+  return all;
+}
+
+bool WeightStager::needs(const at::Tensor& t) const {
+  if (!t.defined()) return false;
+  if (t.device() != options_.device) return true;
+  return t.is_floating_point() && t.scalar_type() != options_.dtype;
+}
+
+at::Tensor WeightStager::staged_copy(const at::Tensor& home, bool non_blocking) const {
+  const at::ScalarType dtype = home.is_floating_point() ? options_.dtype : home.scalar_type();
+  // variable_data(): a tensor of its own (the swap below must not follow it).
+  return home.to(options_.device, dtype, non_blocking, /*copy=*/false).variable_data();
+}
+
+bool WeightStager::needs_staging(const torch::nn::Module& m) const {
+  auto& mm = const_cast<torch::nn::Module&>(m);
+  for (const auto& t : tensors_of(mm)) {
+    if (needs(t)) return true;
+  }
+  return false;
+}
+
+void WeightStager::stage(torch::nn::Module& m) {
+  if (staged_.count(&m)) return;
+  std::vector<at::Tensor> tensors = tensors_of(m);
+  std::vector<at::Tensor> copies;
+  auto pending = prefetched_.find(&m);
+  if (pending != prefetched_.end()) {
+    // The copies were made on the side stream: the compute stream waits for them, and the
+    // allocator learns that the compute stream uses their memory (no reuse before it is done).
+    c10::impl::VirtualGuardImpl impl(options_.device.type());
+    const c10::Stream compute = impl.getStream(options_.device);
+    pending->second.ready->block(compute);
+    copies = std::move(pending->second.copies);
+    for (const auto& c : copies) {
+      if (c.defined()) impl.recordDataPtrOnStream(c.storage().data_ptr(), compute);
+    }
+    prefetched_.erase(pending);
+  } else {
+    copies.reserve(tensors.size());
+    for (const auto& t : tensors) copies.push_back(needs(t) ? staged_copy(t, false) : at::Tensor());
+  }
+  std::vector<Slot> slots;
+  int64_t bytes = 0;
+  for (size_t i = 0; i < tensors.size() && i < copies.size(); ++i) {
+    if (!copies[i].defined()) continue;
+    slots.push_back({tensors[i], tensors[i].variable_data()});
+    bytes += copies[i].numel() * static_cast<int64_t>(copies[i].element_size());
+    tensors[i].set_data(copies[i]);
+  }
+  bytes_[&m] = bytes;
+  staged_.emplace(&m, std::move(slots));
+}
+
+void WeightStager::unstage(torch::nn::Module& m) {
+  auto it = staged_.find(&m);
+  if (it == staged_.end()) return;
+  for (auto& slot : it->second) slot.handle.set_data(slot.home);
+  staged_.erase(it);
+  bytes_.erase(&m);
+}
+
+void WeightStager::prefetch(torch::nn::Module& m) {
+  if (!options_.prefetch || options_.device.is_cpu()) return;
+  if (staged_.count(&m) || prefetched_.count(&m)) return;
+  c10::impl::VirtualGuardImpl impl(options_.device.type());
+  if (!side_stream_) side_stream_ = impl.getStreamFromGlobalPool(options_.device);
+  Prefetched p;
+  int64_t bytes = 0;
+  {
+    c10::StreamGuard on_side(*side_stream_);
+    for (const auto& t : tensors_of(m)) {
+      p.copies.push_back(needs(t) ? staged_copy(t, /*non_blocking=*/true) : at::Tensor());
+      if (p.copies.back().defined())
+        bytes += p.copies.back().numel() * static_cast<int64_t>(p.copies.back().element_size());
+    }
+  }
+  p.ready = std::make_shared<c10::Event>(options_.device.type());
+  p.ready->record(*side_stream_);
+  bytes_[&m] = bytes;
+  prefetched_.emplace(&m, std::move(p));
+}
+
+void WeightStager::drop_prefetches() {
+  if (prefetched_.empty()) return;
+  // Nothing may still write into memory about to be freed.
+  if (side_stream_)
+    c10::impl::VirtualGuardImpl(options_.device.type()).synchronizeStream(*side_stream_);
+  for (auto& [m, p] : prefetched_) bytes_.erase(m);
+  prefetched_.clear();
+}
+
+void WeightStager::convert_in_place(torch::nn::Module& m) const {
+  for (auto& t : tensors_of(m)) {
+    if (needs(t)) t.set_data(staged_copy(t, false));
+  }
+}
+
+void WeightStager::pin_home(torch::nn::Module& m) {
+  for (auto& t : tensors_of(m)) {
+    if (t.device().is_cpu() && !t.is_pinned()) t.set_data(t.pin_memory().variable_data());
+  }
+}
+
+int64_t WeightStager::staged_bytes() const {
+  int64_t n = 0;
+  for (const auto& [m, b] : bytes_) n += b;
+  return n;
+}
+
+torch::nn::Module* BlockSchedule::next_after(const torch::nn::Module* m) const {
+  auto it = std::find(order.begin(), order.end(), m);
+  if (it == order.end() || order.empty()) return nullptr;
+  ++it;
+  return it == order.end() ? order.front() : *it;
+}
+
+}  // namespace i2v::memory
