@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -450,6 +452,56 @@ TEST(VaeTilingMeasure, DISABLED_DecodeErrorVsTileSize) {
                                           : "decode 64x64 smooth latents, ") +
                       std::to_string(tile_latent * 2) + " px tiles",
                   decode_tiled(vae, *z, tiling(tile_latent * 2)), plain);
+  }
+}
+
+}  // namespace
+}  // namespace i2v::vae
+
+namespace i2v::vae {
+namespace {
+
+// Manual measurement (disabled by default; the real VAE architecture with random weights, so run
+// it under `flock /tmp/i2v-bigrun.lock`): one frame of $I2V_TILING_MEASURE_PX pixels (default
+// 256) decoded and encoded plainly and with tiles of half its edge, fp32 and bf16: counted peak
+// bytes and seconds.
+// Run: test_vae --gtest_also_run_disabled_tests --gtest_filter='VaeTilingMeasure.*Official*'
+TEST(VaeTilingMeasure, DISABLED_OfficialPeakAndTime) {
+  ASSERT_TRUE(memory::install_counting_allocator());
+  const char* env = std::getenv("I2V_TILING_MEASURE_PX");
+  const int64_t px = env ? std::atoll(env) : 256;
+  ASSERT_EQ(px % 16, 0) << "I2V_TILING_MEASURE_PX must be a multiple of 16";
+  at::manual_seed(12);
+  AutoencoderKL vae(VaeConfig::from_file(test::official_vae_config()));
+  vae->eval();
+  at::NoGradGuard no_grad;
+  at::set_num_threads(2);  // both cores: the run holds the big-run lock
+  std::printf("    threads: %d\n", at::get_num_threads());
+  at::Tensor z = at::randn({1, 4, px / 8, px / 8});
+  at::Tensor x = at::rand({1, 3, px, px}) * 2 - 1;
+  const VaeTiling t = tiling(px / 2);
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    vae->to(dtype);
+    const char* name = dtype == at::kFloat ? "fp32" : "bf16";
+    Measured plain = measure([&] { return vae->decode(z); });
+    Measured tiled = measure([&] { return decode_tiled(*vae, z, t); });
+    Measured one_tile =
+        measure([&] { return vae->decode(z.slice(2, 0, px / 16).slice(3, 0, px / 16)); });
+    std::printf(
+        "    %s decode %lldx%lld: peak plain %s (%.1f s), %lld px tiles %s (%.1f s), one "
+        "tile alone %s; max |tiled - plain| %.4f of absmax %.4f\n",
+        name, static_cast<long long>(px), static_cast<long long>(px),
+        memory::format_bytes(plain.peak).c_str(), plain.seconds, static_cast<long long>(px / 2),
+        memory::format_bytes(tiled.peak).c_str(), tiled.seconds,
+        memory::format_bytes(one_tile.peak).c_str(), max_abs_diff(tiled.out, plain.out),
+        plain.out.abs().max().item<double>());
+    Measured plain_enc = measure([&] { return vae->encode_moments(x); });
+    Measured tiled_enc = measure([&] { return encode_moments_tiled(*vae, x, t); });
+    std::printf("    %s encode %lldx%lld: peak plain %s (%.1f s), tiled %s (%.1f s)\n", name,
+                static_cast<long long>(px), static_cast<long long>(px),
+                memory::format_bytes(plain_enc.peak).c_str(), plain_enc.seconds,
+                memory::format_bytes(tiled_enc.peak).c_str(), tiled_enc.seconds);
+    std::fflush(stdout);
   }
 }
 
