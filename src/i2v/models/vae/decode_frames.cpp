@@ -7,7 +7,8 @@
 
 namespace i2v::vae {
 
-at::Tensor decode_frames(AutoencoderKLImpl& vae, const at::Tensor& z, int64_t chunk) {
+at::Tensor decode_frames(AutoencoderKLImpl& vae, const at::Tensor& z, int64_t chunk,
+                         const VaeTiling& tiling) {
   if (chunk < 1)
     throw ConfigError("decode_frames: decode chunk size must be at least 1, got " +
                       std::to_string(chunk));
@@ -23,7 +24,8 @@ at::Tensor decode_frames(AutoencoderKLImpl& vae, const at::Tensor& z, int64_t ch
   at::Tensor images = z.permute({0, 2, 1, 3, 4}).flatten(0, 1);
   std::vector<at::Tensor> decoded;
   for (int64_t start = 0; start < images.size(0); start += chunk)
-    decoded.push_back(vae.decode(images.slice(0, start, std::min(start + chunk, images.size(0)))));
+    decoded.push_back(
+        decode_tiled(vae, images.slice(0, start, std::min(start + chunk, images.size(0))), tiling));
   at::Tensor video = decoded.size() == 1 ? decoded[0] : at::cat(decoded, 0);
   // (B * F, 3, H, W) -> (B, 3, F, H, W)
   return video.reshape({b, f, video.size(1), video.size(2), video.size(3)})
