@@ -38,9 +38,10 @@ struct GenerateArgs {
   int64_t seed = -1;
   bool overwrite = false;
   // Memory (issue 5): plan, budget, enforcement, chunk overrides, log path.
-  std::string plan = "auto", memory_budget, memory_log, residency;
+  std::string plan = "auto", memory_budget, memory_log, residency, device = "cpu";
   bool enforce_budget = false, sequential_cfg = false;
-  int64_t frame_chunk = -1, temporal_chunk = -1;
+  int64_t frame_chunk = -1, temporal_chunk = -1, vae_tile = 0;
+  double vae_tile_overlap = 0.25;
 };
 
 void apply_resolution(GenerateArgs& a) {
@@ -146,7 +147,18 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
                   "Override: spatial positions temporal layers run at once");
   cmd->add_flag("--sequential-cfg", a->sequential_cfg,
                 "Override: unconditional and conditional UNet passes one after the other");
-  cmd->add_option("--residency", a->residency, "Override: weight residency, resident or stream");
+  cmd->add_option("--residency", a->residency,
+                  "Override: weight residency, resident, on-demand (GPU: each model on the device "
+                  "only while it runs) or stream");
+  cmd->add_option("--vae-tile", a->vae_tile,
+                  "Tiled VAE encode/decode with tiles of this many pixels (APPROXIMATE: blended "
+                  "tiles; for frames whose plain decode does not fit); 0 = off")
+      ->capture_default_str();
+  cmd->add_option("--vae-tile-overlap", a->vae_tile_overlap,
+                  "Fraction of a VAE tile shared with its neighbour (0 to 0.5)")
+      ->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu or cuda (cuda needs a CUDA build of libtorch)")
+      ->capture_default_str();
   cmd->add_option("--memory-log", a->memory_log,
                   "JSON-lines memory log (default: <output>.memory.jsonl)");
   run = [a, cmd] {
@@ -156,6 +168,10 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     if (a->width == 0) a->width = 512;
     if (a->height == 0) a->height = 512;
     const at::ScalarType dtype = parse_precision(a->precision);
+    if (a->device != "cpu" && a->device.rfind("cuda", 0) != 0) {
+      throw ConfigError("--device must be cpu or cuda (got '" + a->device + "')");
+    }
+    const at::Device device(a->device);
     if (a->seed < 0) a->seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
 
@@ -225,6 +241,21 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     if (a->temporal_chunk >= 0) choice.plan.temporal_chunk = a->temporal_chunk;
     if (a->sequential_cfg) choice.plan.sequential_cfg = true;
     if (!a->residency.empty()) choice.plan.residency = memory::parse_residency(a->residency);
+    if (a->vae_tile != 0) {
+      // Approximate: applies to the fallback plans too (one tiling for the whole run).
+      for (memory::ExecPlan* p : [&] {
+             std::vector<memory::ExecPlan*> all{&choice.plan};
+             for (auto& f : choice.fallback) all.push_back(&f);
+             return all;
+           }()) {
+        p->vae_tile = a->vae_tile;
+        p->vae_tile_overlap = a->vae_tile_overlap;
+      }
+      spdlog::warn(
+          "[Memory] tiled VAE ({} px tiles): approximate, the frames differ from an "
+          "untiled decode",
+          a->vae_tile);
+    }
     choice.estimate = memory::estimate(facts, shapes, choice.plan);
     r.plan = choice.plan;
     r.fallback = choice.fallback;
@@ -242,12 +273,13 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     }
     fs::path log_path =
         a->memory_log.empty() ? fs::path(out.string() + ".memory.jsonl") : fs::path(a->memory_log);
-    memory::MemoryLog mlog(log_path.string());
+    memory::MemoryLog mlog(log_path.string(), device.is_cuda());
 
     auto t_start = std::chrono::steady_clock::now();
     pipeline::PipelineOptions popts;
     popts.dtype = dtype;
     popts.variant = variant;
+    popts.device = device;
     mlog.begin_stage("load");
     auto pipe = pipeline::I2VGenXLPipeline::load(model, popts);
     mlog.end_stage("load");

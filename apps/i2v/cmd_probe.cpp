@@ -49,8 +49,10 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--tier-list", a->tiers_list, "Tiers for --tiers (default 8,12,16,24 GiB)");
   cmd->add_flag("--json", a->json, "Machine-readable output");
   // Accepted so that a generate command line can be probed unchanged.
-  for (const char* ignored : {"--image", "--prompt", "--negative-prompt", "--output", "--seed",
-                              "--steps", "--fps", "--plan", "--config", "--noise"}) {
+  for (const char* ignored :
+       {"--image", "--prompt", "--negative-prompt", "--output", "--seed", "--steps", "--fps",
+        "--plan", "--config", "--noise", "--device", "--residency", "--frame-chunk",
+        "--temporal-chunk", "--memory-log", "--vae-tile", "--vae-tile-overlap"}) {
     cmd->add_option(ignored, "accepted for compatibility with generate; not used by probe");
   }
   run = [a] {

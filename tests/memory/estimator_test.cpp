@@ -107,5 +107,35 @@ TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
             t[0].shapes.width * t[0].shapes.height * t[0].shapes.frames);
 }
 
+TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {
+  ModelFacts m;
+  m.vae_bytes = int64_t{170} << 20;
+  m.unet_bytes = int64_t{1420} << 20;
+  m.unet_block_bytes = int64_t{300} << 20;
+  Shapes s;
+  s.width = s.height = 1024;
+  s.frames = 16;
+  const ExecPlan plain;
+  const Estimate base = estimate(m, s, plain);
+  ModelFacts cast = m;
+  cast.unet_staged_block_bytes = int64_t{600} << 20;
+  const Estimate with_cast = estimate(cast, s, plain);
+  EXPECT_EQ(with_cast.stage.at("unet") - base.stage.at("unet"), cast.unet_staged_block_bytes);
+  EXPECT_EQ(with_cast.stage.at("vae_decode"), base.stage.at("vae_decode"));
+
+  ExecPlan tiled = plain;
+  tiled.vae_tile = 256;
+  EXPECT_FALSE(tiled.exact());
+  EXPECT_TRUE(plain.exact());
+  const Estimate t = estimate(m, s, tiled);
+  EXPECT_LT(t.stage.at("vae_decode"), base.stage.at("vae_decode"));
+  EXPECT_LT(t.stage.at("vae_encode"), base.stage.at("vae_encode"));
+  EXPECT_EQ(t.stage.at("unet"), base.stage.at("unet"));
+  // A tile larger than the frame is the plain path.
+  tiled.vae_tile = 2048;
+  EXPECT_EQ(estimate(m, s, tiled).stage.at("vae_decode"), base.stage.at("vae_decode"));
+  EXPECT_EQ(ExecPlan::from_json(tiled.to_json()), tiled);  // the tiling travels in metadata
+}
+
 }  // namespace
 }  // namespace i2v::memory

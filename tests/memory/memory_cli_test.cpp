@@ -83,5 +83,45 @@ TEST(MemoryCli, GenerateRecordsPlanStagesAndLog) {
   EXPECT_NE(out.find("--memory-budget 1MiB"), std::string::npos) << out;
 }
 
+TEST(MemoryCli, TiledVaeIsRecordedAsApproximateAndBadTilesAreRefused) {
+  test::TempDir tmp;
+  const auto video = tmp / "t.mp4";
+  std::string out;
+  ASSERT_EQ(test::run_command(i2v_cmd(tmp) + "generate" + golden_args() +
+                                  " --vae-tile 16 --output " + video.string() + " 2>&1",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("approximate"), std::string::npos) << out;
+  std::ifstream meta(video.string() + ".json");
+  auto j = nlohmann::json::parse(meta);
+  EXPECT_EQ(j["memory"]["plan"]["vae_tile"], 16);
+  EXPECT_EQ(j["memory"]["plan"]["exact"], false);
+
+  EXPECT_NE(test::run_command(i2v_cmd(tmp) + "generate" + golden_args() +
+                                  " --vae-tile 7 --output " + (tmp / "bad.mp4").string() + " 2>&1",
+                              &out),
+            0);
+  EXPECT_NE(out.find("--vae-tile"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "bad.mp4"));
+}
+
+TEST(MemoryCli, CudaDeviceWithoutCudaIsAClearError) {
+  test::TempDir tmp;
+  std::string out;
+  test::run_command(i2v_cmd(tmp) + "--version", &out);
+  if (out.find("CUDA available") != std::string::npos) GTEST_SKIP() << "this build has CUDA";
+  EXPECT_NE(test::run_command(i2v_cmd(tmp) + "generate" + golden_args() +
+                                  " --device cuda --output " + (tmp / "c.mp4").string() + " 2>&1",
+                              &out),
+            0);
+  EXPECT_NE(out.find("CUDA is not available"), std::string::npos) << out;
+  EXPECT_NE(test::run_command(i2v_cmd(tmp) + "generate" + golden_args() +
+                                  " --device tpu --output " + (tmp / "c.mp4").string() + " 2>&1",
+                              &out),
+            0);
+  EXPECT_NE(out.find("--device"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace i2v

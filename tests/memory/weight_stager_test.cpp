@@ -10,6 +10,7 @@
 #include "i2v/io/safetensors.h"
 #include "i2v/memory/weight_stager.h"
 #include "i2v/pipeline/i2v_pipeline.h"
+#include "i2v/pipeline/model_facts.h"
 #include "support/test_support.h"
 
 namespace i2v::memory {
@@ -116,6 +117,16 @@ TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
   // are converted; in this tiny model those are a large share).
   const auto cw = cast.component_weights().at("unet"), rw = ref.component_weights().at("unet");
   EXPECT_LT(cw.bytes, rw.bytes * 9 / 10);
+  // The estimator's facts say the same before anything loads: the resident bytes exactly, and
+  // the largest block's staged (fp32) copy.
+  const auto facts =
+      pipeline::model_facts(cast.model_dir(), at::kFloat, weights::VariantMode::None);
+  EXPECT_EQ(facts.unet_bytes, cw.bytes);
+  EXPECT_GT(facts.unet_staged_block_bytes, 0);
+  const auto ref_facts =
+      pipeline::model_facts(ref.model_dir(), at::kFloat, weights::VariantMode::None);
+  EXPECT_EQ(ref_facts.unet_bytes, rw.bytes);
+  EXPECT_EQ(ref_facts.unet_staged_block_bytes, 0);
 
   pipeline::GenerationRequest r;
   r.image = image::decode_image_file(test::golden_dir() / "input_image.png");

@@ -51,12 +51,17 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   e.unet_activations = skips + transient + 6 * kMiB;
 
   const int64_t unet_weights =
-      plan.residency == Residency::StreamBlocks ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes;
+      (plan.residency == Residency::StreamBlocks ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes) +
+      m.unet_staged_block_bytes;
   e.stage["text"] = m.text_bytes + 40 * kMiB;
   e.stage["image"] = m.image_bytes + m.image_tokens * m.image_dim * 4 * 24 + 40 * kMiB;
   // VAE encode of one frame at full resolution: the largest encoder level in float32 terms.
+  // Tiled: one tile's worth at a time (plus the output and overlap strips, small).
   const int64_t pix = s.width * s.height;
-  e.stage["vae_encode"] = m.vae_bytes + pix * m.vae_channels.front() * (eb * 3 + 8);
+  const int64_t work_pix =
+      plan.vae_tile > 0 ? std::min(s.width, plan.vae_tile) * std::min(s.height, plan.vae_tile)
+                        : pix;
+  e.stage["vae_encode"] = m.vae_bytes + work_pix * m.vae_channels.front() * (eb * 3 + 8);
   e.stage["unet"] = unet_weights + e.unet_activations +
                     (plan.residency == Residency::StreamBlocks ? 0 : m.vae_bytes / 2);
   const int64_t chunk = plan.vae_decode_chunk > 0 ? plan.vae_decode_chunk : s.decode_chunk;
@@ -64,7 +69,7 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   // Decoder: the last up level (channels[0] at full resolution) with GroupNorm in float32, the
   // decoded video (float32) accumulating.
   e.stage["vae_decode"] = m.vae_bytes +
-                          frames_at_once * pix * m.vae_channels.front() * (3 * eb + 8) +
+                          frames_at_once * work_pix * m.vae_channels.front() * (3 * eb + 8) +
                           s.frames * pix * 3 * 4 * 2;
   int64_t top = 0;
   for (const auto& [name, bytes] : e.stage) top = std::max(top, bytes);

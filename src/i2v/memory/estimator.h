@@ -28,6 +28,10 @@ struct ModelFacts {
   // Weight bytes per component as resident during a run (stored bytes when mapped, converted
   // bytes otherwise), and the largest top-level UNet block (streaming keeps about one).
   int64_t text_bytes = 0, image_bytes = 0, vae_bytes = 0, unet_bytes = 0, unet_block_bytes = 0;
+  // When the UNet's files hold another precision than the compute one, its blocks stay in the
+  // stored precision and each is cast while it runs: the largest block in the compute dtype (the
+  // staged copy alive beside the stored weights); 0 otherwise.
+  int64_t unet_staged_block_bytes = 0;
   int64_t text_tokens = 77, image_tokens = 257, text_dim = 1024, image_dim = 1280;
 };
 

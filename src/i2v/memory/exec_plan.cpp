@@ -35,6 +35,9 @@ nlohmann::json ExecPlan::to_json() const {
           {"attention_score_budget", attention_score_budget},
           {"sequential_cfg", sequential_cfg},
           {"vae_decode_chunk", vae_decode_chunk},
+          {"vae_tile", vae_tile},
+          {"vae_tile_overlap", vae_tile_overlap},
+          {"exact", exact()},
           {"residency", to_string(residency)}};
 }
 
@@ -46,6 +49,8 @@ ExecPlan ExecPlan::from_json(const nlohmann::json& j) {
   p.attention_score_budget = j.value("attention_score_budget", p.attention_score_budget);
   p.sequential_cfg = j.value("sequential_cfg", p.sequential_cfg);
   p.vae_decode_chunk = j.value("vae_decode_chunk", p.vae_decode_chunk);
+  p.vae_tile = j.value("vae_tile", p.vae_tile);
+  p.vae_tile_overlap = j.value("vae_tile_overlap", p.vae_tile_overlap);
   p.residency = parse_residency(j.value("residency", std::string("resident")));
   return p;
 }

@@ -48,7 +48,14 @@ struct ExecPlan {
   // instead of one pass of batch 2.
   bool sequential_cfg = false;
   int64_t vae_decode_chunk = 0;  // frames per VAE decode call; 0 = the request's decode_chunk_size
+  // Tiled VAE encode/decode (vae/tiled_vae.h): tile edge in pixels, 0 = off. APPROXIMATE (tiles
+  // are blended), the one mode here that changes the result; never chosen by the planner.
+  int64_t vae_tile = 0;
+  double vae_tile_overlap = 0.25;
   Residency residency = Residency::Resident;
+
+  // Whether this plan gives the plain plan's video (within float rounding).
+  bool exact() const { return vae_tile == 0; }
 
   // Applies the process-wide pieces the layers still read from nn/chunking.h.
   void apply_layer_budgets() const;

@@ -7,9 +7,9 @@
 
 namespace i2v::memory {
 
-std::vector<at::Tensor> WeightStager::tensors_of(torch::nn::Module& m) {
-  std::vector<at::Tensor> all = m.parameters(true);
-  for (const auto& b : m.buffers(true)) all.push_back(b);
+std::vector<at::Tensor> WeightStager::tensors_of(torch::nn::Module& m, bool recurse) {
+  std::vector<at::Tensor> all = m.parameters(recurse);
+  for (const auto& b : m.buffers(recurse)) all.push_back(b);
   return all;
 }
 
@@ -103,8 +103,8 @@ void WeightStager::drop_prefetches() {
   prefetched_.clear();
 }
 
-void WeightStager::convert_in_place(torch::nn::Module& m) const {
-  for (auto& t : tensors_of(m)) {
+void WeightStager::convert_in_place(torch::nn::Module& m, bool recurse) const {
+  for (auto& t : tensors_of(m, recurse)) {
     if (needs(t)) t.set_data(staged_copy(t, false));
   }
 }

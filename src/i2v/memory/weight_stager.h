@@ -48,7 +48,8 @@ class WeightStager {
   void drop_prefetches();
   // Converts `m`'s tensors to the compute dtype and device for good (no home kept): for the
   // small parts of a model that stay staged.
-  void convert_in_place(torch::nn::Module& m) const;
+  // `recurse` false: only the tensors registered on `m` itself.
+  void convert_in_place(torch::nn::Module& m, bool recurse = true) const;
   bool is_staged(const torch::nn::Module& m) const { return staged_.count(&m) > 0; }
   // GPU: moves the home tensors of `m` into pinned (page-locked) host memory so that copies to
   // the device can be asynchronous. Costs host memory (the files' pages are then not shared).
@@ -66,7 +67,7 @@ class WeightStager {
     std::vector<at::Tensor> copies;  // in slot order
     std::shared_ptr<c10::Event> ready;
   };
-  static std::vector<at::Tensor> tensors_of(torch::nn::Module& m);
+  static std::vector<at::Tensor> tensors_of(torch::nn::Module& m, bool recurse = true);
   at::Tensor staged_copy(const at::Tensor& home, bool non_blocking) const;
   bool needs(const at::Tensor& t) const;
 

@@ -13,6 +13,7 @@
 #include "i2v/memory/memory_stats.h"
 #include "i2v/models/clip/clip_loading.h"
 #include "i2v/models/vae/decode_frames.h"
+#include "i2v/models/vae/tiled_vae.h"
 #include "i2v/models/vae/vae_loading.h"
 #include "i2v/weights/image_processor_config.h"
 #include "i2v/weights/scheduler_config.h"
@@ -86,6 +87,34 @@ std::optional<at::ScalarType> uniform_float_dtype(const weights::StateDict& sd) 
   return dtype;
 }
 
+vae::VaeTiling tiling_of(const memory::ExecPlan& plan) {
+  vae::VaeTiling t;
+  t.tile_sample_size = plan.vae_tile;
+  t.overlap = plan.vae_tile_overlap;
+  return t;
+}
+
+// Converts every tensor of `m` that lies outside `blocks` (directly or in a sub-module that is
+// neither a block nor holds one, e.g. the ModuleList holding the down blocks) for good.
+void convert_outside_blocks(torch::nn::Module& m, const std::vector<torch::nn::Module*>& blocks,
+                            const memory::WeightStager& stager) {
+  auto is_block = [&](const torch::nn::Module* x) {
+    return std::find(blocks.begin(), blocks.end(), x) != blocks.end();
+  };
+  stager.convert_in_place(m, /*recurse=*/false);  // tensors registered on `m` itself
+  for (const auto& child : m.children()) {
+    if (is_block(child.get())) continue;
+    bool holds_block = false;
+    for (const auto& sub : child->modules(/*include_self=*/false))
+      holds_block |= is_block(sub.get());
+    if (holds_block) {
+      convert_outside_blocks(*child, blocks, stager);
+    } else {
+      stager.convert_in_place(*child);
+    }
+  }
+}
+
 // Stage bracket for the memory log.
 struct Stage {
   memory::MemoryLog& log;
@@ -157,11 +186,7 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   stage.dtype = options.dtype;
   stage.prefetch = options.device.is_cuda();
   p.stager_ = memory::WeightStager(stage);
-  for (const auto& child : p.unet_->children()) {
-    const bool block = std::find(p.unet_blocks_.begin(), p.unet_blocks_.end(), child.get()) !=
-                       p.unet_blocks_.end();
-    if (!block) p.stager_.convert_in_place(*child);
-  }
+  convert_outside_blocks(*p.unet_, p.unet_blocks_, p.stager_);
   memory::trim_heap();
   p.vae_pages_ = memory::MappedWeights::of(*p.vae_);
   p.unet_pages_ = memory::MappedWeights::of(*p.unet_);
@@ -250,6 +275,13 @@ void I2VGenXLPipeline::validate(const GenerationRequest& r) const {
         plan->attention_score_budget < 0) {
       bad("plan '" + plan->name + "': chunk sizes must be 0 (off) or positive");
     }
+    if (plan->vae_tile != 0) {
+      try {
+        vae::validate_tiling(tiling_of(*plan), vae_->config());
+      } catch (const ConfigError& e) {
+        bad(std::string("VAE tiling (--vae-tile, --vae-tile-overlap): ") + e.what());
+      }
+    }
   }
   if (r.image.width < 1 || r.image.height < 1) bad("the input image is empty");
 }
@@ -278,12 +310,14 @@ at::Tensor I2VGenXLPipeline::encode_image(const image::RgbImage& img, int width,
 
 at::Tensor I2VGenXLPipeline::image_latents(const image::RgbImage& img, int width, int height,
                                            int num_frames, const at::Tensor& posterior_noise,
-                                           const GenerationHooks& hooks) {
+                                           const GenerationHooks& hooks,
+                                           const vae::VaeTiling& tiling) {
   image::RgbImage crop = image::vae_input_image(img, width, height);
   dump(hooks, "vae_input_image_uint8", image::to_uint8_tensor(crop));
   at::Tensor pixels = image::vae_pixel_values(crop);
   dump(hooks, "vae_input_image", pixels);
-  vae::Posterior post = vae_->encode(pixels.to(options_.device, options_.dtype));
+  const at::Tensor x = pixels.to(options_.device, options_.dtype);
+  vae::Posterior post = tiling.enabled() ? vae::encode_tiled(*vae_, x, tiling) : vae_->encode(x);
   dump(hooks, "vae_posterior_mean", post.mean);
   dump(hooks, "vae_posterior_logvar", post.logvar);
   dump(hooks, "vae_posterior_std", post.std);
@@ -427,8 +461,8 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   {
     Stage stage(mlog, "vae_encode");
     stage_component(*vae_, plan);
-    latents_cond =
-        image_latents(r.image, r.width, r.height, r.num_frames, r.vae_posterior_noise, hooks);
+    latents_cond = image_latents(r.image, r.width, r.height, r.num_frames, r.vae_posterior_noise,
+                                 hooks, tiling_of(plan));
     dump(hooks, "image_latents", cfg ? at::cat({latents_cond, latents_cond}) : latents_cond);
     unstage_component(*vae_, plan);
     vae_pages_.release();  // the decoder's pages come back at decode time
@@ -541,7 +575,8 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
     const int chunk =
         plan.vae_decode_chunk > 0 ? static_cast<int>(plan.vae_decode_chunk) : r.decode_chunk_size;
     at::Tensor z = (latents / vae_->config().scaling_factor).to(options_.dtype);
-    at::Tensor video = vae::decode_frames(*vae_, z, chunk).to(at::kCPU, at::kFloat);
+    at::Tensor video =
+        vae::decode_frames(*vae_, z, chunk, tiling_of(plan)).to(at::kCPU, at::kFloat);
     unstage_component(*vae_, plan);
     dump(hooks, "decoded_video", video);
     at::Tensor frames = (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1});  // (B,F,H,W,3)

@@ -15,6 +15,7 @@
 #include "i2v/models/clip/clip_vision_model.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
 #include "i2v/models/vae/autoencoder_kl.h"
+#include "i2v/models/vae/tiled_vae.h"
 #include "i2v/pipeline/request.h"
 #include "i2v/schedulers/ddim_scheduler.h"
 #include "i2v/text/clip_tokenizer.h"
@@ -50,7 +51,8 @@ class I2VGenXLPipeline {
                            const std::string& dump_prefix);
   at::Tensor encode_image(const image::RgbImage& image, int width, const GenerationHooks& hooks);
   at::Tensor image_latents(const image::RgbImage& image, int width, int height, int num_frames,
-                           const at::Tensor& posterior_noise, const GenerationHooks& hooks);
+                           const at::Tensor& posterior_noise, const GenerationHooks& hooks,
+                           const vae::VaeTiling& tiling = {});
 
   const weights::ModelDir& model_dir() const { return dir_; }
   int vae_scale_factor() const;

@@ -1,6 +1,7 @@
 #include "i2v/pipeline/model_facts.h"
 
 #include <map>
+#include <optional>
 
 #include "i2v/io/safetensors.h"
 #include "i2v/models/unet/unet_config.h"
@@ -27,22 +28,46 @@ std::string block_of(const std::string& name) {
   return head;
 }
 
+bool is_top_level_block(const std::string& block) {
+  return block == "transformer_in" || block == "mid_block" || block.rfind("down_blocks.", 0) == 0 ||
+         block.rfind("up_blocks.", 0) == 0;
+}
+
+// `keep_stored_blocks`: the UNet's rule (pipeline load) — when every float tensor of the files
+// has one precision, the top-level blocks stay in it and the rest is converted; `staged` then
+// gets the compute-dtype size of each block.
 Bytes component_bytes(const weights::ModelDir& dir, const std::string& name, at::ScalarType dtype,
-                      weights::VariantMode variant) {
+                      weights::VariantMode variant, bool keep_stored_blocks = false,
+                      std::map<std::string, int64_t>* staged = nullptr) {
   weights::VariantPolicy policy;
   policy.mode = variant;
   policy.compute_dtype = dtype;
   weights::StateDict sd = dir.open_weights(name, policy);
+  std::optional<at::ScalarType> uniform;
+  bool mixed = false;
+  for (const auto& tensor : sd.names()) {
+    const at::ScalarType t = io::default_scalar_type(sd.info(tensor).dtype);
+    if (!at::isFloatingType(t)) continue;
+    if (uniform && *uniform != t) mixed = true;
+    uniform = t;
+  }
+  const bool keep = keep_stored_blocks && !mixed && uniform && *uniform != dtype;
   Bytes b;
   for (const auto& tensor : sd.names()) {
     const io::TensorInfo& info = sd.info(tensor);
     int64_t numel = 1;
     for (int64_t d : info.shape) numel *= d;
     const at::ScalarType stored = io::default_scalar_type(info.dtype);
-    const at::ScalarType resident = at::isFloatingType(stored) ? dtype : stored;
+    const std::string block = block_of(tensor);
+    const bool stays = keep && is_top_level_block(block);
+    const at::ScalarType resident = at::isFloatingType(stored) && !stays ? dtype : stored;
     const int64_t bytes = numel * static_cast<int64_t>(c10::elementSize(resident));
     b.total += bytes;
-    b.by_block[block_of(tensor)] += bytes;
+    b.by_block[block] += bytes;
+    if (stays && staged) {
+      const at::ScalarType compute = at::isFloatingType(stored) ? dtype : stored;
+      (*staged)[block] += numel * static_cast<int64_t>(c10::elementSize(compute));
+    }
   }
   return b;
 }
@@ -72,10 +97,13 @@ memory::ModelFacts model_facts(const weights::ModelDir& dir, at::ScalarType dtyp
   m.text_bytes = component_bytes(dir, "text_encoder", dtype, variant).total;
   m.image_bytes = component_bytes(dir, "image_encoder", dtype, variant).total;
   m.vae_bytes = component_bytes(dir, "vae", dtype, variant).total;
-  Bytes u = component_bytes(dir, "unet", dtype, variant);
+  std::map<std::string, int64_t> staged;
+  Bytes u = component_bytes(dir, "unet", dtype, variant, /*keep_stored_blocks=*/true, &staged);
   m.unet_bytes = u.total;
   for (const auto& [block, bytes] : u.by_block)
     m.unet_block_bytes = std::max(m.unet_block_bytes, bytes);
+  for (const auto& [block, bytes] : staged)
+    m.unet_staged_block_bytes = std::max(m.unet_staged_block_bytes, bytes);
   return m;
 }
 
