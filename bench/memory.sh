@@ -5,6 +5,8 @@
 #
 #   bench/memory.sh [MODEL] [CASES...]      CASE = WIDTHxHEIGHTxFRAMES:PLAN[:STEPS]
 #   bench/memory.sh /work/models/i2vgen-xl-bf16 256x256x8:plain 256x256x8:stream
+# Environment: PRECISION (bf16; fp32 computes from the same files: the UNet then stays bf16 and
+# each block is cast while it runs), EXTRA (more generate flags, e.g. "--vae-tile 256"), I2V.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 I2V=${I2V:-build/bin/i2v}
@@ -24,11 +26,11 @@ for c in "${CASES[@]}"; do
   IFS=: read -r shape plan steps <<<"$c"
   steps=${steps:-1}
   IFS=x read -r w h f <<<"$shape"
-  name="${w}x${h}x${f}_${plan}_${steps}"
+  name="${w}x${h}x${f}_${plan}_${steps}_${PRECISION:-bf16}"
   log="$OUT/$name.log"
   flock /tmp/i2v-bigrun.lock /usr/bin/time -v "$I2V" generate --model "$MODEL" --image "$IMAGE" \
     --prompt "a fox in the snow" --width "$w" --height "$h" --frames "$f" --steps "$steps" \
-    --precision bf16 --seed 1 --plan "$plan" --output "$OUT/$name.mp4" --overwrite >"$log" 2>&1
+    --precision "${PRECISION:-bf16}" --seed 1 ${EXTRA:-} --plan "$plan" --output "$OUT/$name.mp4" --overwrite >"$log" 2>&1
   python3 - "$OUT/$name.mp4.json" "$log" "$w" "$f" "$plan" "$steps" <<'PY'
 import json, re, sys
 meta = json.load(open(sys.argv[1])); log = open(sys.argv[2]).read()

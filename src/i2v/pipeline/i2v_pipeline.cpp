@@ -144,8 +144,14 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   torch::NoGradGuard no_grad;
   p.tokenizer_ = std::make_shared<text::ClipTokenizer>(
       text::ClipTokenizer::from_folder(p.dir_.component_dir("tokenizer")));
+  // The encoders are loaded (and so checked) now; converted ones (files in another precision)
+  // are freed again and reloaded when their stage runs, so that the process never holds them
+  // beside each other and the UNet (fp32 from bf16 files: 3.9 GB of converted encoders).
   p.load_text_encoder();
+  if (!p.text_pages_.all_mapped()) p.text_encoder_.reset();
   p.load_image_encoder();
+  if (!p.image_pages_.all_mapped()) p.image_encoder_.reset();
+  memory::trim_heap();
   auto fe = weights::CLIPImageProcessorConfig::load(p.dir_.config_path("feature_extractor"));
   p.clip_norm_.crop_width = static_cast<int>(fe.crop_width);
   p.clip_norm_.crop_height = static_cast<int>(fe.crop_height);
