@@ -160,12 +160,22 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
   return it == index_.end() ? nullptr : &header_.tensors[it->second];
 }
 
+namespace {
+void release_range(const uint8_t* begin, size_t size) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(begin) + size) / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+}  // namespace
+
 at::Tensor SafetensorsFile::tensor(const std::string& name,
                                    std::optional<at::ScalarType> dtype) const {
   const TensorInfo* info = find(name);
   if (!info) throw FormatError("tensor '" + name + "' is not in " + path_.string());
   const uint8_t* bytes = data_ + info->begin;
   at::Tensor t;
+  bool view = false;
   if (info->dtype == StDType::F8_E4M3 || info->dtype == StDType::F8_E5M2) {
     t = decode_f8(bytes, *info);
   } else {
@@ -177,12 +187,19 @@ at::Tensor SafetensorsFile::tensor(const std::string& name,
       t = at::from_blob(
           const_cast<uint8_t*>(bytes), info->shape, [keep](void*) { delete keep; },
           at::TensorOptions().dtype(stored));
+      view = true;
     } else {
       t = at::empty(info->shape, at::TensorOptions().dtype(stored));
       std::memcpy(t.data_ptr(), bytes, info->end - info->begin);
     }
   }
-  if (dtype && *dtype != t.scalar_type()) t = t.to(*dtype);
+  if (dtype && *dtype != t.scalar_type()) {
+    t = t.to(*dtype);
+    // The converted copy is what stays: drop the source's pages from the resident set now
+    // (whole pages inside the tensor only), so that converting a model never holds it twice.
+    // The mapping is never written, so a later read faults the same bytes back in.
+    if (view) release_range(bytes, info->end - info->begin);
+  }
   return t;
 }
 
