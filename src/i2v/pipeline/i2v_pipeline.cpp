@@ -355,17 +355,24 @@ at::Tensor I2VGenXLPipeline::run_unet(const unet::UNetInputs& in, const memory::
   // prefetched on a GPU; after it the staged copy goes and, when streaming on CPU, the block's
   // weight pages are dropped (they fault back in from the page cache at the next pass).
   memory::BlockSchedule schedule{unet_blocks_};
-  memory::BlockHooks hooks;
-  hooks.before = [this, schedule](torch::nn::Module& m) {
-    stager_.stage(m);
-    if (torch::nn::Module* next = schedule.next_after(&m)) stager_.prefetch(*next);
-  };
-  hooks.after = [this, cpu, streaming](torch::nn::Module& m) {
-    stager_.unstage(m);
-    if (!cpu || !streaming) return;
+  // The block's mapped pages, found once while its tensors are the home (mapped) ones.
+  auto pages_of = [this](torch::nn::Module& m) -> const memory::MappedWeights& {
     auto it = block_pages_.find(&m);
     if (it == block_pages_.end()) it = block_pages_.emplace(&m, memory::MappedWeights::of(m)).first;
-    it->second.release();
+    return it->second;
+  };
+  memory::BlockHooks hooks;
+  hooks.before = [this, schedule, cpu, streaming, pages_of](torch::nn::Module& m) {
+    const memory::MappedWeights& pages = pages_of(m);
+    const bool staged_copy = stager_.needs_staging(m);
+    stager_.stage(m);
+    // Streaming with a cast: the staged copy is what runs, so the stored pages can go now.
+    if (cpu && streaming && staged_copy) pages.release();
+    if (torch::nn::Module* next = schedule.next_after(&m)) stager_.prefetch(*next);
+  };
+  hooks.after = [this, cpu, streaming, pages_of](torch::nn::Module& m) {
+    stager_.unstage(m);
+    if (cpu && streaming) pages_of(m).release();
   };
   return unet_->forward(in, {}, plan, &hooks);
 }
