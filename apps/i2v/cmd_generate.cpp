@@ -221,11 +221,15 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     shapes.cfg = a->guidance > 1.0;
     shapes.element_bytes = static_cast<int64_t>(c10::elementSize(dtype));
     shapes.decode_chunk = a->chunk;
+    shapes.gpu = device.is_cuda();
     const memory::ModelFacts facts =
         pipeline::model_facts(weights::ModelDir::open(model), dtype, variant);
     memory::PlanChoice choice;
     if (a->plan == "auto") {
-      choice = memory::plan_for(facts, shapes, budget);
+      // On a GPU without a budget: the device's free memory, 10 % kept free.
+      const int64_t gpu_free = shapes.gpu && budget == 0 ? memory::cuda_free_bytes() : 0;
+      choice = gpu_free > 0 ? memory::plan_for(facts, shapes, gpu_free, 0.10)
+                            : memory::plan_for(facts, shapes, budget);
       if (!choice.fits)
         throw ConfigError("--memory-budget " + a->memory_budget + ": " + choice.message);
     } else {

@@ -24,6 +24,7 @@ struct ProbeArgs {
   double guidance = 9.0;
   double margin = 0.10;
   bool tiers = false, json = false;
+  std::string device = "cpu";
 };
 
 RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
@@ -48,11 +49,13 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_flag("--tiers", a->tiers, "Largest resolution x frames per memory tier");
   cmd->add_option("--tier-list", a->tiers_list, "Tiers for --tiers (default 8,12,16,24 GiB)");
   cmd->add_flag("--json", a->json, "Machine-readable output");
+  cmd->add_option("--device", a->device, "cpu or cuda: whose memory to plan for")
+      ->capture_default_str();
   // Accepted so that a generate command line can be probed unchanged.
   for (const char* ignored :
        {"--image", "--prompt", "--negative-prompt", "--output", "--seed", "--steps", "--fps",
-        "--plan", "--config", "--noise", "--device", "--residency", "--frame-chunk",
-        "--temporal-chunk", "--memory-log", "--vae-tile", "--vae-tile-overlap"}) {
+        "--plan", "--config", "--noise", "--residency", "--frame-chunk", "--temporal-chunk",
+        "--memory-log", "--vae-tile", "--vae-tile-overlap"}) {
     cmd->add_option(ignored, "accepted for compatibility with generate; not used by probe");
   }
   run = [a] {
@@ -68,10 +71,21 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
     s.cfg = a->guidance > 1.0;
     s.element_bytes = static_cast<int64_t>(c10::elementSize(dtype));
     s.decode_chunk = a->chunk;
+    if (a->device != "cpu" && a->device.rfind("cuda", 0) != 0)
+      throw ConfigError("--device must be cpu or cuda (got '" + a->device + "')");
+    s.gpu = a->device != "cpu";
     const bool cuda = cuda_available();
-    const int64_t free_bytes = memory::available_memory_bytes();
+    if (s.gpu && !cuda && a->memory_budget.empty() && !a->tiers) {
+      throw ConfigError(
+          "--device cuda: CUDA is not available here (this libtorch was built "
+          "without CUDA, or no GPU is visible); give --memory-budget (or --tiers) "
+          "to plan for a GPU elsewhere");
+    }
+    const int64_t free_bytes = s.gpu ? memory::cuda_free_bytes() : memory::available_memory_bytes();
     nlohmann::json j;
-    j["device"] = cuda ? "cuda" : "cpu (" + std::to_string(available_cpus()) + " threads)";
+    j["device"] = s.gpu ? "cuda (planning GPU memory)"
+                        : std::string("cpu (") + std::to_string(available_cpus()) + " threads" +
+                              (cuda ? ", cuda available: --device cuda plans for it" : "") + ")";
     j["free_bytes"] = free_bytes;
     if (a->tiers) {
       std::vector<int64_t> budgets;

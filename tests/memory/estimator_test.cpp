@@ -137,5 +137,51 @@ TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {
   EXPECT_EQ(ExecPlan::from_json(tiled.to_json()), tiled);  // the tiling travels in metadata
 }
 
+TEST(Estimator, GpuMemoryFollowsTheResidency) {
+  ModelFacts m;
+  m.text_bytes = int64_t{700} << 20;
+  m.image_bytes = int64_t{1260} << 20;
+  m.vae_bytes = int64_t{170} << 20;
+  m.unet_bytes = int64_t{2840} << 20;
+  m.unet_block_bytes = int64_t{600} << 20;
+  m.unet_rest_bytes = int64_t{60} << 20;
+  Shapes s;
+  s.width = s.height = 512;
+  s.frames = 16;
+  s.gpu = true;
+  ExecPlan resident;
+  const Estimate r = estimate(m, s, resident);
+  EXPECT_EQ(r.stage.at("unet") - r.unet_activations,
+            m.text_bytes + m.image_bytes + m.vae_bytes + m.unet_bytes);
+  ExecPlan on_demand;
+  on_demand.residency = Residency::OnDemand;
+  const Estimate o = estimate(m, s, on_demand);
+  EXPECT_EQ(o.stage.at("unet") - o.unet_activations, m.unet_bytes);
+  EXPECT_EQ(o.stage.at("text"), m.text_bytes + (int64_t{40} << 20));
+  EXPECT_LT(o.peak, r.peak);
+  // Host RSS and GPU memory differ: the CPU estimate of the same plan keeps the mapped weights.
+  Shapes host = s;
+  host.gpu = false;
+  EXPECT_NE(estimate(m, host, on_demand).peak, o.peak);
+
+  auto c = candidates(m, s);
+  ASSERT_EQ(c.size(), 5u);
+  EXPECT_EQ(c[0].plan.name, "plain");
+  EXPECT_EQ(c[0].plan.residency, Residency::Resident);
+  EXPECT_EQ(c[1].plan.name, "plain+on-demand");
+  for (size_t i = 1; i < c.size(); ++i) {
+    EXPECT_LT(c[i].estimate.peak, c[i - 1].estimate.peak) << c[i].plan.name;
+    if (i < 4) {
+      EXPECT_EQ(c[i].plan.residency, Residency::OnDemand) << c[i].plan.name;
+    }
+  }
+  EXPECT_EQ(c[4].estimate.stage.at("unet") - c[4].estimate.unet_activations,
+            m.unet_rest_bytes + 2 * m.unet_block_bytes);
+  // A 12 GiB card: the planner's choice fits it.
+  PlanChoice twelve = plan_for(m, s, int64_t{12} << 30, 0.10);
+  ASSERT_TRUE(twelve.fits);
+  EXPECT_LE(twelve.estimate.peak, static_cast<int64_t>((int64_t{12} << 30) * 0.9));
+}
+
 }  // namespace
 }  // namespace i2v::memory

@@ -13,6 +13,39 @@ int64_t runtime_baseline_bytes() {
   return 330 * kMiB;  // i2v binary + libtorch + oneDNN + heap at rest (measured, bf16 CPU)
 }
 
+int64_t gpu_workspace_bytes() {
+  return 512 * kMiB;
+}
+
+namespace {
+
+// Weights on the GPU per stage: every component once staged (resident), the stage's own
+// (on-demand), or for the UNet under streaming the small rest plus two blocks (the one running
+// and the one being prefetched). Staged copies are in the compute dtype.
+std::map<std::string, int64_t> gpu_weights(const ModelFacts& m, const ExecPlan& plan) {
+  const double cast = m.unet_staged_block_bytes > 0 && m.unet_block_bytes > 0
+                          ? static_cast<double>(m.unet_staged_block_bytes) / m.unet_block_bytes
+                          : 1.0;
+  const int64_t unet =
+      m.unet_rest_bytes +
+      static_cast<int64_t>(static_cast<double>(m.unet_bytes - m.unet_rest_bytes) * cast);
+  const int64_t block =
+      m.unet_staged_block_bytes > 0 ? m.unet_staged_block_bytes : m.unet_block_bytes;
+  const int64_t all = m.text_bytes + m.image_bytes + m.vae_bytes + unet;
+  const bool resident = plan.residency == Residency::Resident;
+  std::map<std::string, int64_t> w;
+  w["text"] = resident ? all : m.text_bytes;
+  w["image"] = resident ? all : m.image_bytes;
+  w["vae_encode"] = resident ? all : m.vae_bytes;
+  w["unet"] = plan.residency == Residency::StreamBlocks ? m.unet_rest_bytes + 2 * block
+              : resident                                ? all
+                                                        : unet;
+  w["vae_decode"] = resident ? all : m.vae_bytes;
+  return w;
+}
+
+}  // namespace
+
 Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   Estimate e;
   const int64_t eb = s.element_bytes;
@@ -71,9 +104,20 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   e.stage["vae_decode"] = m.vae_bytes +
                           frames_at_once * work_pix * m.vae_channels.front() * (3 * eb + 8) +
                           s.frames * pix * 3 * 4 * 2;
+  if (s.gpu) {
+    // The same work per stage, with the weights the device holds instead of the host's (the
+    // decoded video goes to the host: one copy on the device).
+    std::map<std::string, int64_t> host_weights = {{"text", m.text_bytes},
+                                                   {"image", m.image_bytes},
+                                                   {"vae_encode", m.vae_bytes},
+                                                   {"unet", e.stage["unet"] - e.unet_activations},
+                                                   {"vae_decode", m.vae_bytes}};
+    e.stage["vae_decode"] -= s.frames * pix * 3 * 4;
+    for (const auto& [stage, w] : gpu_weights(m, plan)) e.stage[stage] += w - host_weights[stage];
+  }
   int64_t top = 0;
   for (const auto& [name, bytes] : e.stage) top = std::max(top, bytes);
-  e.peak = runtime_baseline_bytes() + top;
+  e.peak = (s.gpu ? gpu_workspace_bytes() : runtime_baseline_bytes()) + top;
   return e;
 }
 

@@ -32,6 +32,7 @@ struct ModelFacts {
   // stored precision and each is cast while it runs: the largest block in the compute dtype (the
   // staged copy alive beside the stored weights); 0 otherwise.
   int64_t unet_staged_block_bytes = 0;
+  int64_t unet_rest_bytes = 0;  // the UNet outside its top-level blocks (embeddings, conv_in/out)
   int64_t text_tokens = 77, image_tokens = 257, text_dim = 1024, image_dim = 1280;
 };
 
@@ -40,6 +41,9 @@ struct Shapes {
   bool cfg = true;
   int64_t element_bytes = 2;  // compute dtype (bf16 2, fp32 4)
   int64_t decode_chunk = 1;   // frames per VAE decode call (when the plan does not say)
+  // Predict the GPU's memory (tensors on the device under the plan's residency) instead of the
+  // host process's RSS. Same activation model; not yet checked against a GPU.
+  bool gpu = false;
 };
 
 struct Estimate {
@@ -50,6 +54,8 @@ struct Estimate {
 
 // Process memory that does not depend on the model (libtorch, oneDNN, code, heap): measured.
 int64_t runtime_baseline_bytes();
+// GPU memory beyond tensors (cuBLAS/cuDNN workspaces, allocator rounding): an allowance.
+int64_t gpu_workspace_bytes();
 
 Estimate estimate(const ModelFacts& model, const Shapes& shapes, const ExecPlan& plan);
 

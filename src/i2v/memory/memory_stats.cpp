@@ -19,6 +19,10 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #define I2V_HAVE_CUDA_STATS 1
+#if __has_include(<cuda_runtime_api.h>)
+#include <cuda_runtime_api.h>
+#define I2V_HAVE_CUDA_MEM_INFO 1
+#endif
 #endif
 
 namespace i2v::memory {
@@ -184,6 +188,22 @@ CudaStats cuda_stats() {
   }
 #endif
   return s;
+}
+
+int64_t cuda_free_bytes() {
+#ifdef I2V_HAVE_CUDA_MEM_INFO
+  if (c10::cuda::device_count() > 0) {
+    size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess) {
+      // Blocks the caching allocator holds but does not use are free to this process too.
+      const auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
+      const auto agg = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+      return static_cast<int64_t>(free) + st.reserved_bytes[agg].current -
+             st.allocated_bytes[agg].current;
+    }
+  }
+#endif
+  return 0;
 }
 
 void reset_cuda_peak() {

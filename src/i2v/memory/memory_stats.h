@@ -60,6 +60,9 @@ struct CudaStats {
 };
 CudaStats cuda_stats();
 void reset_cuda_peak();
+// Free memory on the current CUDA device for this process (cudaMemGetInfo plus what the caching
+// allocator holds unused); 0 without CUDA.
+int64_t cuda_free_bytes();
 
 struct MemorySnapshot {
   int64_t allocated = 0;  // counted CPU tensor bytes (or CUDA allocated on a CUDA device)

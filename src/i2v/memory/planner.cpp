@@ -49,7 +49,20 @@ double relative_speed(const ExecPlan& p) {
 
 std::vector<PlanCandidate> candidates(const ModelFacts& m, const Shapes& s) {
   std::vector<PlanCandidate> out;
-  for (const auto& p : standard_plans()) out.push_back({p, relative_speed(p), estimate(m, s, p)});
+  for (auto p : standard_plans()) {
+    if (s.gpu && p.residency == Residency::Resident && p.name != "plain") {
+      p.residency = Residency::OnDemand;  // on a GPU the chunked plans also keep one model in
+    }
+    out.push_back({p, relative_speed(p), estimate(m, s, p)});
+    if (s.gpu && p.name == "plain") {
+      // Between all models resident and the chunked plans: each model on the device only while
+      // it runs (its copy-in per generation costs little next to the denoising; not measured).
+      ExecPlan on_demand = p;
+      on_demand.name = "plain+on-demand";
+      on_demand.residency = Residency::OnDemand;
+      out.push_back({on_demand, 0.97, estimate(m, s, on_demand)});
+    }
+  }
   return out;
 }
 

@@ -21,7 +21,9 @@ struct PlanCandidate {
   Estimate estimate;
 };
 
-// plain, chunked, chunked+seqcfg, stream — in that order (each uses less memory).
+// plain, chunked, chunked+seqcfg, stream — in that order (each uses less memory). For a GPU
+// (Shapes::gpu) the candidates add plain+on-demand after plain and run the chunked plans
+// on-demand (one model on the device at a time).
 std::vector<ExecPlan> standard_plans();
 ExecPlan named_plan(const std::string& name);  // ConfigError listing the names
 double relative_speed(const ExecPlan& plan);

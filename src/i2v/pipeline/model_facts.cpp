@@ -104,6 +104,9 @@ memory::ModelFacts model_facts(const weights::ModelDir& dir, at::ScalarType dtyp
     m.unet_block_bytes = std::max(m.unet_block_bytes, bytes);
   for (const auto& [block, bytes] : staged)
     m.unet_staged_block_bytes = std::max(m.unet_staged_block_bytes, bytes);
+  for (const auto& [block, bytes] : u.by_block) {
+    if (!is_top_level_block(block)) m.unet_rest_bytes += bytes;
+  }
   return m;
 }
 
