@@ -14,6 +14,7 @@
 
 #include "command_registry.h"
 #include "default_model.h"
+#include "device_option.h"
 #include "i2v/core/error.h"
 #include "i2v/core/runtime.h"
 #include "i2v/image/decode.h"
@@ -168,10 +169,7 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     if (a->width == 0) a->width = 512;
     if (a->height == 0) a->height = 512;
     const at::ScalarType dtype = parse_precision(a->precision);
-    if (a->device != "cpu" && a->device.rfind("cuda", 0) != 0) {
-      throw ConfigError("--device must be cpu or cuda (got '" + a->device + "')");
-    }
-    const at::Device device(a->device);
+    const at::Device device = parse_device(a->device);
     if (a->seed < 0) a->seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
 
@@ -214,14 +212,9 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     // The plan: named, or chosen by the planner from the budget before anything loads.
     const int64_t budget = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
     const auto variant = weights::parse_variant_mode(a->variant);
-    memory::Shapes shapes;
-    shapes.width = a->width;
-    shapes.height = a->height;
-    shapes.frames = a->frames;
-    shapes.cfg = a->guidance > 1.0;
-    shapes.element_bytes = static_cast<int64_t>(c10::elementSize(dtype));
-    shapes.decode_chunk = a->chunk;
-    shapes.gpu = device.is_cuda();
+    const memory::Shapes shapes = memory::Shapes::of(a->width, a->height, a->frames, a->guidance,
+                                                     static_cast<int64_t>(c10::elementSize(dtype)),
+                                                     a->chunk, device.is_cuda());
     const memory::ModelFacts facts =
         pipeline::model_facts(weights::ModelDir::open(model), dtype, variant);
     memory::PlanChoice choice;
@@ -247,14 +240,12 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     if (!a->residency.empty()) choice.plan.residency = memory::parse_residency(a->residency);
     if (a->vae_tile != 0) {
       // Approximate: applies to the fallback plans too (one tiling for the whole run).
-      for (memory::ExecPlan* p : [&] {
-             std::vector<memory::ExecPlan*> all{&choice.plan};
-             for (auto& f : choice.fallback) all.push_back(&f);
-             return all;
-           }()) {
-        p->vae_tile = a->vae_tile;
-        p->vae_tile_overlap = a->vae_tile_overlap;
-      }
+      auto tile = [&](memory::ExecPlan& p) {
+        p.vae_tile = a->vae_tile;
+        p.vae_tile_overlap = a->vae_tile_overlap;
+      };
+      tile(choice.plan);
+      for (auto& f : choice.fallback) tile(f);
       spdlog::warn(
           "[Memory] tiled VAE ({} px tiles): approximate, the frames differ from an "
           "untiled decode",

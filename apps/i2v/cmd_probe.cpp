@@ -8,6 +8,7 @@
 
 #include "command_registry.h"
 #include "default_model.h"
+#include "device_option.h"
 #include "i2v/core/error.h"
 #include "i2v/core/runtime.h"
 #include "i2v/memory/memory_stats.h"
@@ -64,16 +65,9 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
     const auto facts = pipeline::model_facts(weights::ModelDir::open(model), dtype,
                                              weights::parse_variant_mode(a->variant));
-    memory::Shapes s;
-    s.width = a->width;
-    s.height = a->height;
-    s.frames = a->frames;
-    s.cfg = a->guidance > 1.0;
-    s.element_bytes = static_cast<int64_t>(c10::elementSize(dtype));
-    s.decode_chunk = a->chunk;
-    if (a->device != "cpu" && a->device.rfind("cuda", 0) != 0)
-      throw ConfigError("--device must be cpu or cuda (got '" + a->device + "')");
-    s.gpu = a->device != "cpu";
+    const memory::Shapes s = memory::Shapes::of(a->width, a->height, a->frames, a->guidance,
+                                                static_cast<int64_t>(c10::elementSize(dtype)),
+                                                a->chunk, parse_device(a->device).is_cuda());
     const bool cuda = cuda_available();
     if (s.gpu && !cuda && a->memory_budget.empty() && !a->tiers) {
       throw ConfigError(

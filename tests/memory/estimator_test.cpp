@@ -16,6 +16,18 @@
 namespace i2v::memory {
 namespace {
 
+// The official architecture's shapes (ModelFacts' defaults) with its bf16 weight sizes.
+ModelFacts official_facts() {
+  ModelFacts m;
+  m.text_bytes = int64_t{700} << 20;
+  m.image_bytes = int64_t{1260} << 20;
+  m.vae_bytes = int64_t{170} << 20;
+  m.unet_bytes = int64_t{2840} << 20;
+  m.unet_block_bytes = int64_t{600} << 20;
+  m.unet_rest_bytes = int64_t{60} << 20;
+  return m;
+}
+
 TEST(Estimator, UNetActivationsWithin15PercentOnTheGoldenModel) {
   install_counting_allocator();
   auto pipe = pipeline::I2VGenXLPipeline::load(test::golden_pipeline().string());
@@ -60,12 +72,7 @@ TEST(Estimator, UNetActivationsWithin15PercentOnTheGoldenModel) {
 }
 
 TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
-  ModelFacts m;  // the official architecture's shapes
-  m.text_bytes = int64_t{700} << 20;
-  m.image_bytes = int64_t{1260} << 20;
-  m.vae_bytes = int64_t{170} << 20;
-  m.unet_bytes = int64_t{2840} << 20;
-  m.unet_block_bytes = int64_t{600} << 20;
+  const ModelFacts m = official_facts();
   Shapes s;
   s.width = s.height = 512;
   s.frames = 16;
@@ -108,10 +115,7 @@ TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
 }
 
 TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {
-  ModelFacts m;
-  m.vae_bytes = int64_t{170} << 20;
-  m.unet_bytes = int64_t{1420} << 20;
-  m.unet_block_bytes = int64_t{300} << 20;
+  const ModelFacts m = official_facts();
   Shapes s;
   s.width = s.height = 1024;
   s.frames = 16;
@@ -138,13 +142,7 @@ TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {
 }
 
 TEST(Estimator, GpuMemoryFollowsTheResidency) {
-  ModelFacts m;
-  m.text_bytes = int64_t{700} << 20;
-  m.image_bytes = int64_t{1260} << 20;
-  m.vae_bytes = int64_t{170} << 20;
-  m.unet_bytes = int64_t{2840} << 20;
-  m.unet_block_bytes = int64_t{600} << 20;
-  m.unet_rest_bytes = int64_t{60} << 20;
+  const ModelFacts m = official_facts();
   Shapes s;
   s.width = s.height = 512;
   s.frames = 16;

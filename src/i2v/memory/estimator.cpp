@@ -9,6 +9,19 @@ constexpr int64_t kMiB = int64_t{1} << 20;
 
 }  // namespace
 
+Shapes Shapes::of(int64_t width, int64_t height, int64_t frames, double guidance,
+                  int64_t element_bytes, int64_t decode_chunk, bool gpu) {
+  Shapes s;
+  s.width = width;
+  s.height = height;
+  s.frames = frames;
+  s.cfg = guidance > 1.0;
+  s.element_bytes = element_bytes;
+  s.decode_chunk = decode_chunk;
+  s.gpu = gpu;
+  return s;
+}
+
 int64_t runtime_baseline_bytes() {
   return 330 * kMiB;  // i2v binary + libtorch + oneDNN + heap at rest (measured, bf16 CPU)
 }
@@ -42,6 +55,20 @@ std::map<std::string, int64_t> gpu_weights(const ModelFacts& m, const ExecPlan& 
                                                         : unet;
   w["vae_decode"] = resident ? all : m.vae_bytes;
   return w;
+}
+
+// Host RSS of weights per stage: each stage's component mapped; during the UNet stage the
+// UNet (streaming: about one block, plus a staged cast copy when the files need one) and half the
+// VAE's pages still resident from the encode.
+std::map<std::string, int64_t> host_weights(const ModelFacts& m, const ExecPlan& plan) {
+  const bool streaming = plan.residency == Residency::StreamBlocks;
+  const int64_t unet = (streaming ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes) +
+                       m.unet_staged_block_bytes + (streaming ? 0 : m.vae_bytes / 2);
+  return {{"text", m.text_bytes},
+          {"image", m.image_bytes},
+          {"vae_encode", m.vae_bytes},
+          {"unet", unet},
+          {"vae_decode", m.vae_bytes}};
 }
 
 }  // namespace
@@ -83,38 +110,28 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   const int64_t transient = static_cast<int64_t>(level0 * (k_compute * eb + k_f32 * 4));
   e.unet_activations = skips + transient + 6 * kMiB;
 
-  const int64_t unet_weights =
-      (plan.residency == Residency::StreamBlocks ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes) +
-      m.unet_staged_block_bytes;
-  e.stage["text"] = m.text_bytes + 40 * kMiB;
-  e.stage["image"] = m.image_bytes + m.image_tokens * m.image_dim * 4 * 24 + 40 * kMiB;
+  const std::map<std::string, int64_t> weights =
+      s.gpu ? gpu_weights(m, plan) : host_weights(m, plan);
+  e.stage["text"] = weights.at("text") + 40 * kMiB;
+  e.stage["image"] = weights.at("image") + m.image_tokens * m.image_dim * 4 * 24 + 40 * kMiB;
   // VAE encode of one frame at full resolution: the largest encoder level in float32 terms.
   // Tiled: one tile's worth at a time (plus the output and overlap strips, small).
   const int64_t pix = s.width * s.height;
   const int64_t work_pix =
       plan.vae_tile > 0 ? std::min(s.width, plan.vae_tile) * std::min(s.height, plan.vae_tile)
                         : pix;
-  e.stage["vae_encode"] = m.vae_bytes + work_pix * m.vae_channels.front() * (eb * 3 + 8);
-  e.stage["unet"] = unet_weights + e.unet_activations +
-                    (plan.residency == Residency::StreamBlocks ? 0 : m.vae_bytes / 2);
+  e.stage["vae_encode"] =
+      weights.at("vae_encode") + work_pix * m.vae_channels.front() * (eb * 3 + 8);
+  e.stage["unet"] = weights.at("unet") + e.unet_activations;
   const int64_t chunk = plan.vae_decode_chunk > 0 ? plan.vae_decode_chunk : s.decode_chunk;
   const int64_t frames_at_once = std::min<int64_t>(std::max<int64_t>(1, chunk), s.frames);
   // Decoder: the last up level (channels[0] at full resolution) with GroupNorm in float32, the
-  // decoded video (float32) accumulating.
-  e.stage["vae_decode"] = m.vae_bytes +
+  // decoded video (float32) accumulating: twice on the host (chunks, then joined), once on a GPU
+  // (it goes to the host).
+  const int64_t video_copies = s.gpu ? 1 : 2;
+  e.stage["vae_decode"] = weights.at("vae_decode") +
                           frames_at_once * work_pix * m.vae_channels.front() * (3 * eb + 8) +
-                          s.frames * pix * 3 * 4 * 2;
-  if (s.gpu) {
-    // The same work per stage, with the weights the device holds instead of the host's (the
-    // decoded video goes to the host: one copy on the device).
-    std::map<std::string, int64_t> host_weights = {{"text", m.text_bytes},
-                                                   {"image", m.image_bytes},
-                                                   {"vae_encode", m.vae_bytes},
-                                                   {"unet", e.stage["unet"] - e.unet_activations},
-                                                   {"vae_decode", m.vae_bytes}};
-    e.stage["vae_decode"] -= s.frames * pix * 3 * 4;
-    for (const auto& [stage, w] : gpu_weights(m, plan)) e.stage[stage] += w - host_weights[stage];
-  }
+                          s.frames * pix * 3 * 4 * video_copies;
   int64_t top = 0;
   for (const auto& [name, bytes] : e.stage) top = std::max(top, bytes);
   e.peak = (s.gpu ? gpu_workspace_bytes() : runtime_baseline_bytes()) + top;

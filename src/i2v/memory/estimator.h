@@ -37,6 +37,10 @@ struct ModelFacts {
 };
 
 struct Shapes {
+  // The shapes of a request: CFG when guidance > 1.
+  static Shapes of(int64_t width, int64_t height, int64_t frames, double guidance,
+                   int64_t element_bytes, int64_t decode_chunk = 1, bool gpu = false);
+
   int64_t width = 512, height = 512, frames = 16;
   bool cfg = true;
   int64_t element_bytes = 2;  // compute dtype (bf16 2, fp32 4)

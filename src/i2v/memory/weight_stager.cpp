@@ -33,8 +33,8 @@ bool WeightStager::needs_staging(const torch::nn::Module& m) const {
   return false;
 }
 
-void WeightStager::stage(torch::nn::Module& m) {
-  if (staged_.count(&m)) return;
+bool WeightStager::stage(torch::nn::Module& m) {
+  if (auto it = staged_.find(&m); it != staged_.end()) return !it->second.empty();
   std::vector<at::Tensor> tensors = tensors_of(m);
   std::vector<at::Tensor> copies;
   auto pending = prefetched_.find(&m);
@@ -54,15 +54,14 @@ void WeightStager::stage(torch::nn::Module& m) {
     for (const auto& t : tensors) copies.push_back(needs(t) ? staged_copy(t, false) : at::Tensor());
   }
   std::vector<Slot> slots;
-  int64_t bytes = 0;
   for (size_t i = 0; i < tensors.size() && i < copies.size(); ++i) {
     if (!copies[i].defined()) continue;
     slots.push_back({tensors[i], tensors[i].variable_data()});
-    bytes += copies[i].numel() * static_cast<int64_t>(copies[i].element_size());
     tensors[i].set_data(copies[i]);
   }
-  bytes_[&m] = bytes;
+  const bool any = !slots.empty();
   staged_.emplace(&m, std::move(slots));
+  return any;
 }
 
 void WeightStager::unstage(torch::nn::Module& m) {
@@ -70,7 +69,6 @@ void WeightStager::unstage(torch::nn::Module& m) {
   if (it == staged_.end()) return;
   for (auto& slot : it->second) slot.handle.set_data(slot.home);
   staged_.erase(it);
-  bytes_.erase(&m);
 }
 
 void WeightStager::prefetch(torch::nn::Module& m) {
@@ -79,18 +77,13 @@ void WeightStager::prefetch(torch::nn::Module& m) {
   c10::impl::VirtualGuardImpl impl(options_.device.type());
   if (!side_stream_) side_stream_ = impl.getStreamFromGlobalPool(options_.device);
   Prefetched p;
-  int64_t bytes = 0;
   {
     c10::StreamGuard on_side(*side_stream_);
-    for (const auto& t : tensors_of(m)) {
+    for (const auto& t : tensors_of(m))
       p.copies.push_back(needs(t) ? staged_copy(t, /*non_blocking=*/true) : at::Tensor());
-      if (p.copies.back().defined())
-        bytes += p.copies.back().numel() * static_cast<int64_t>(p.copies.back().element_size());
-    }
   }
   p.ready = std::make_shared<c10::Event>(options_.device.type());
   p.ready->record(*side_stream_);
-  bytes_[&m] = bytes;
   prefetched_.emplace(&m, std::move(p));
 }
 
@@ -99,7 +92,6 @@ void WeightStager::drop_prefetches() {
   // Nothing may still write into memory about to be freed.
   if (side_stream_)
     c10::impl::VirtualGuardImpl(options_.device.type()).synchronizeStream(*side_stream_);
-  for (auto& [m, p] : prefetched_) bytes_.erase(m);
   prefetched_.clear();
 }
 
@@ -116,8 +108,14 @@ void WeightStager::pin_home(torch::nn::Module& m) {
 }
 
 int64_t WeightStager::staged_bytes() const {
+  auto bytes = [](const at::Tensor& t) {
+    return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : int64_t{0};
+  };
   int64_t n = 0;
-  for (const auto& [m, b] : bytes_) n += b;
+  for (const auto& [m, slots] : staged_)
+    for (const auto& slot : slots) n += bytes(slot.handle);  // the handle holds the staged copy
+  for (const auto& [m, p] : prefetched_)
+    for (const auto& c : p.copies) n += bytes(c);
   return n;
 }
 

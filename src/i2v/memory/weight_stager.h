@@ -35,9 +35,9 @@ class WeightStager {
 
   // Whether staging `m` would copy anything (a tensor in another dtype or on another device).
   bool needs_staging(const torch::nn::Module& m) const;
-  // Swaps in the staged copies (waiting for a prefetch of `m` when one is under way).
-  // Idempotent: a staged module stays staged.
-  void stage(torch::nn::Module& m);
+  // Swaps in the staged copies (waiting for a prefetch of `m` when one is under way); returns
+  // whether `m` now runs on staged copies. Idempotent: a staged module stays staged.
+  bool stage(torch::nn::Module& m);
   // Swaps the home tensors back; the staged copies are freed once the compute stream is done
   // with them. A module that is not staged is left alone.
   void unstage(torch::nn::Module& m);
@@ -74,7 +74,6 @@ class WeightStager {
   Options options_;
   std::map<const torch::nn::Module*, std::vector<Slot>> staged_;
   std::map<const torch::nn::Module*, Prefetched> prefetched_;
-  std::map<const torch::nn::Module*, int64_t> bytes_;
   std::optional<c10::Stream> side_stream_;
 };
 

@@ -8,7 +8,6 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "i2v/core/runtime.h"
-#include "i2v/io/safetensors.h"
 #include "i2v/memory/construction_arena.h"
 #include "i2v/memory/memory_stats.h"
 #include "i2v/models/clip/clip_loading.h"
@@ -73,18 +72,6 @@ bool is_out_of_memory(const std::exception& e) {
   return what.find("out of memory") != std::string::npos ||
          what.find("memory budget exceeded") != std::string::npos ||
          what.find("can't allocate memory") != std::string::npos;
-}
-
-// The one floating-point dtype of every floating-point tensor in the files, if there is one.
-std::optional<at::ScalarType> uniform_float_dtype(const weights::StateDict& sd) {
-  std::optional<at::ScalarType> dtype;
-  for (const auto& name : sd.names()) {
-    const at::ScalarType t = io::default_scalar_type(sd.info(name).dtype);
-    if (!at::isFloatingType(t)) continue;
-    if (dtype && *dtype != t) return std::nullopt;
-    dtype = t;
-  }
-  return dtype;
 }
 
 vae::VaeTiling tiling_of(const memory::ExecPlan& plan) {
@@ -180,7 +167,7 @@ I2VGenXLPipeline I2VGenXLPipeline::load(const std::string& model, const Pipeline
   policy.mode = options.variant;
   policy.compute_dtype = options.dtype;
   weights::StateDict unet_weights = p.dir_.open_weights("unet", policy);
-  const std::optional<at::ScalarType> stored = uniform_float_dtype(unet_weights);
+  const std::optional<at::ScalarType> stored = unet_weights.float_dtype();
   weights::LoadOptions load;
   load.dtype = stored.value_or(options.dtype);
   weights::load_state_dict_strict(*p.unet_, unet_weights, "unet", load);
@@ -364,10 +351,8 @@ at::Tensor I2VGenXLPipeline::run_unet(const unet::UNetInputs& in, const memory::
   memory::BlockHooks hooks;
   hooks.before = [this, schedule, cpu, streaming, pages_of](torch::nn::Module& m) {
     const memory::MappedWeights& pages = pages_of(m);
-    const bool staged_copy = stager_.needs_staging(m);
-    stager_.stage(m);
     // Streaming with a cast: the staged copy is what runs, so the stored pages can go now.
-    if (cpu && streaming && staged_copy) pages.release();
+    if (stager_.stage(m) && cpu && streaming) pages.release();
     if (torch::nn::Module* next = schedule.next_after(&m)) stager_.prefetch(*next);
   };
   hooks.after = [this, cpu, streaming, pages_of](torch::nn::Module& m) {
@@ -375,11 +360,6 @@ at::Tensor I2VGenXLPipeline::run_unet(const unet::UNetInputs& in, const memory::
     if (cpu && streaming) pages_of(m).release();
   };
   return unet_->forward(in, {}, plan, &hooks);
-}
-
-void I2VGenXLPipeline::stage_component(torch::nn::Module& m, const memory::ExecPlan& plan) {
-  (void)plan;
-  stager_.stage(m);  // nothing to copy on CPU: the component is loaded in the compute dtype
 }
 
 void I2VGenXLPipeline::unstage_component(torch::nn::Module& m, const memory::ExecPlan& plan) {
@@ -431,7 +411,7 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   {
     Stage stage(mlog, "text");
     if (!text_encoder_) load_text_encoder();
-    stage_component(*text_encoder_, plan);
+    stager_.stage(*text_encoder_);  // CPU: nothing to copy, loaded in the compute dtype
     at::Tensor prompt = encode_prompt(r.prompt, hooks, "prompt_");
     dump(hooks, "prompt_embeds", prompt);
     text = prompt;
@@ -450,7 +430,7 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   {
     Stage stage(mlog, "image");
     if (!image_encoder_) load_image_encoder();
-    stage_component(*image_encoder_, plan);
+    stager_.stage(*image_encoder_);
     at::Tensor embeds = encode_image(r.image, r.width, hooks).unsqueeze(1);
     image_embeddings = cfg ? at::cat({at::zeros_like(embeds), embeds}) : embeds;
     dump(hooks, "image_embeddings", image_embeddings);
@@ -473,7 +453,7 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   at::Tensor latents_cond;
   {
     Stage stage(mlog, "vae_encode");
-    stage_component(*vae_, plan);
+    stager_.stage(*vae_);
     latents_cond = image_latents(r.image, r.width, r.height, r.num_frames, r.vae_posterior_noise,
                                  hooks, tiling_of(plan));
     dump(hooks, "image_latents", cfg ? at::cat({latents_cond, latents_cond}) : latents_cond);
@@ -584,7 +564,7 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   t0 = Clock::now();
   {
     Stage stage(mlog, "vae_decode");
-    stage_component(*vae_, plan);
+    stager_.stage(*vae_);
     const int chunk =
         plan.vae_decode_chunk > 0 ? static_cast<int>(plan.vae_decode_chunk) : r.decode_chunk_size;
     at::Tensor z = (latents / vae_->config().scaling_factor).to(options_.dtype);

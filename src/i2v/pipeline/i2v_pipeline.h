@@ -79,9 +79,8 @@ class I2VGenXLPipeline {
   void release_text_encoder();
   void release_image_encoder();
   at::Tensor run_unet(const unet::UNetInputs& in, const memory::ExecPlan& plan);
-  // Staging a whole component on the compute device for a stage (a no-op on CPU where the
-  // weights are already in the compute dtype); unstaging unless the plan keeps it resident.
-  void stage_component(torch::nn::Module& m, const memory::ExecPlan& plan);
+  // After a component's stage (staged with stager_.stage): unstaged unless the plan keeps it
+  // resident on the device.
   void unstage_component(torch::nn::Module& m, const memory::ExecPlan& plan);
   // The UNet's blocks staged according to the plan for the denoising loop.
   void begin_denoising(const memory::ExecPlan& plan);

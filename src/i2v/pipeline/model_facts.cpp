@@ -43,15 +43,8 @@ Bytes component_bytes(const weights::ModelDir& dir, const std::string& name, at:
   policy.mode = variant;
   policy.compute_dtype = dtype;
   weights::StateDict sd = dir.open_weights(name, policy);
-  std::optional<at::ScalarType> uniform;
-  bool mixed = false;
-  for (const auto& tensor : sd.names()) {
-    const at::ScalarType t = io::default_scalar_type(sd.info(tensor).dtype);
-    if (!at::isFloatingType(t)) continue;
-    if (uniform && *uniform != t) mixed = true;
-    uniform = t;
-  }
-  const bool keep = keep_stored_blocks && !mixed && uniform && *uniform != dtype;
+  const std::optional<at::ScalarType> stored_float = sd.float_dtype();
+  const bool keep = keep_stored_blocks && stored_float && *stored_float != dtype;
   Bytes b;
   for (const auto& tensor : sd.names()) {
     const io::TensorInfo& info = sd.info(tensor);

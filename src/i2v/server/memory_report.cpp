@@ -31,12 +31,8 @@ nlohmann::json to_json(const MemorySnapshot& m) {
 }
 
 MemoryEstimate estimate_memory(const JobParams& p, const ModelFacts& m, int64_t budget) {
-  memory::Shapes shapes;
-  shapes.width = p.width;
-  shapes.height = p.height;
-  shapes.frames = p.frames;
-  shapes.cfg = p.guidance > 1.0;
-  shapes.element_bytes = m.element_bytes;
+  const memory::Shapes shapes =
+      memory::Shapes::of(p.width, p.height, p.frames, p.guidance, m.element_bytes);
   MemoryEstimate e;
   e.choice = memory::plan_for(m.model, shapes, budget);
   e.budget_bytes = budget;

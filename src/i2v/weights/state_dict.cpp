@@ -83,6 +83,17 @@ std::vector<std::string> StateDict::names() const {
   return out;  // std::map keeps them sorted
 }
 
+std::optional<at::ScalarType> StateDict::float_dtype() const {
+  std::optional<at::ScalarType> dtype;
+  for (const auto& [name, index] : where_) {
+    const at::ScalarType t = io::default_scalar_type(info(name).dtype);
+    if (!at::isFloatingType(t)) continue;
+    if (dtype && *dtype != t) return std::nullopt;
+    dtype = t;
+  }
+  return dtype;
+}
+
 bool StateDict::contains(const std::string& name) const {
   return where_.count(name) != 0;
 }

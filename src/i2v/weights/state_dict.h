@@ -32,6 +32,9 @@ class StateDict {
   // The file holding `name` (throws FormatError if absent).
   const std::filesystem::path& file_of(const std::string& name) const;
   size_t size() const { return where_.size(); }
+  // The one dtype every floating-point tensor is stored in; nullopt when they mix precisions
+  // (or there is none).
+  std::optional<at::ScalarType> float_dtype() const;
 
  private:
   std::vector<std::filesystem::path> files_;
