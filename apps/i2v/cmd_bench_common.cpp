@@ -10,10 +10,10 @@
 
 #include "cmd_bench_census.h"
 #include "command_registry.h"
-#include "i2v/core/error.h"
+#include "i2v/api/option_parsing.h"
 #include "i2v/core/runtime.h"
+#include "i2v/error.h"
 #include "i2v/kernels/cpu_features.h"
-#include "precision.h"
 
 namespace i2v::cli {
 
@@ -42,7 +42,7 @@ void add_bench_options(CLI::App* cmd, BenchOptions& o) {
 }
 
 at::ScalarType bench_dtype(const std::string& p) {
-  const at::ScalarType t = parse_precision(p);
+  const at::ScalarType t = api::parse_precision(p, at::kCPU);
   if (t == at::kHalf) throw ConfigError("bench: --precision must be fp32, bf16 or auto");
   return t;
 }

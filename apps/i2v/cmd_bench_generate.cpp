@@ -3,20 +3,23 @@
 // model is loaded once, before the warm-up, and its load time reported apart.
 #include <chrono>
 
-#include <torch/csrc/autograd/grad_mode.h>
+#include <nlohmann/json.hpp>
 
 #include "cmd_bench_common.h"
-#include "i2v/core/error.h"
-#include "i2v/pipeline/i2v_pipeline.h"
+#include "i2v/api/option_parsing.h"
+#include "i2v/i2v.h"
 
 namespace i2v::cli {
 namespace {
 
 // A smooth colour gradient: deterministic and free of any file.
-image::RgbImage gradient_image(int w, int h) {
-  image::RgbImage img(w, h);
+Image gradient_image(int w, int h) {
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.resize(static_cast<size_t>(w) * h * 3);
   for (int y = 0; y < h; ++y) {
-    uint8_t* row = img.row(y);
+    uint8_t* row = img.rgb.data() + static_cast<size_t>(y) * w * 3;
     for (int x = 0; x < w; ++x) {
       row[3 * x] = static_cast<uint8_t>(255 * x / std::max(1, w - 1));
       row[3 * x + 1] = static_cast<uint8_t>(255 * y / std::max(1, h - 1));
@@ -37,29 +40,36 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
   run = [o, steps, chunk] {
     if (*steps < 1 || *chunk < 1) throw ConfigError("bench generate: --steps, --chunk >= 1");
     const at::ScalarType dtype = bench_dtype(o->precision);
-    torch::NoGradGuard no_grad;
     auto t_load = std::chrono::steady_clock::now();
-    pipeline::PipelineOptions popts;
-    popts.dtype = dtype;
-    auto pipe = pipeline::I2VGenXLPipeline::load(o->model, popts);
+    ModelOptions m;
+    m.model = o->model;
+    m.precision = api::precision_name(dtype);
+    Generator generator = Generator::open(m);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
-    pipeline::GenerationRequest r;
+    Request r;
     r.image = gradient_image(o->size, o->size);
     r.prompt = "A red fox jumping over the frozen lake at sunset";
     r.negative_prompt = "blurry, distorted, low quality";
     r.width = r.height = o->size;
-    r.num_frames = o->frames;
-    r.num_inference_steps = *steps;
+    r.frames = o->frames;
+    r.fps = 16;
+    r.steps = *steps;
     r.decode_chunk_size = *chunk;
     r.seed = 1234;
-    pipe.validate(r);
-    std::map<std::string, double> stages;
+    generator.validate(r);
+    nlohmann::json stages;
     nlohmann::json j = {{"bench", "generate"}, {"precision", dtype_name(dtype)},
                         {"frames", o->frames}, {"size", o->size},
                         {"steps", *steps},     {"chunk", *chunk},
                         {"load_s", load_s}};
-    j.update(time_runs(*o, [&] { stages = pipe.generate(r).stage_seconds; }));
+    std::string plan;
+    j.update(time_runs(*o, [&] {
+      const Result res = generator.generate(r);
+      stages = nlohmann::json::parse(res.metadata_json)["stage_seconds"];
+      plan = res.final_plan;
+    }));
+    j["plan"] = plan;
     j["last_stage_seconds"] = stages;
     print_bench_json(*o, j);
     return 0;

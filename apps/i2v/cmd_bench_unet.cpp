@@ -5,7 +5,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "cmd_bench_common.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/memory/planner.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
 #include "i2v/weights/model_dir.h"

@@ -5,7 +5,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include "cmd_bench_common.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/models/vae/decode_frames.h"
 #include "i2v/models/vae/vae_loading.h"
 #include "i2v/weights/model_dir.h"

@@ -1,31 +1,18 @@
 // `i2v generate`: image + prompt -> video file, with a metadata JSON beside it.
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 
-#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
-#include <nlohmann/json.hpp>
-#include <random>
 
 #include "command_registry.h"
 #include "default_model.h"
-#include "device_option.h"
-#include "i2v/core/error.h"
-#include "i2v/core/runtime.h"
-#include "i2v/image/decode.h"
-#include "i2v/io/safetensors.h"
-#include "i2v/memory/memory_log.h"
+#include "i2v/i2v.h"
 #include "i2v/memory/memory_stats.h"
-#include "i2v/memory/planner.h"
-#include "i2v/pipeline/i2v_pipeline.h"
-#include "i2v/pipeline/model_facts.h"
 #include "i2v/video/video_writer.h"
-#include "precision.h"
 
 namespace i2v::cli {
 namespace {
@@ -47,12 +34,10 @@ struct GenerateArgs {
 
 void apply_resolution(GenerateArgs& a) {
   if (a.resolution.empty()) return;
-  static const std::map<std::string, int> sizes = {
-      {"256p", 256}, {"512p", 512}, {"768p", 768}, {"1024p", 1024}};
-  auto it = sizes.find(a.resolution);
-  if (it == sizes.end()) throw ConfigError("--resolution must be 256p, 512p, 768p or 1024p");
-  if (a.width == 0) a.width = it->second;
-  if (a.height == 0) a.height = it->second;
+  const int px = resolution_pixels(a.resolution);
+  if (px == 0) throw ConfigError("--resolution must be 256p, 512p, 768p or 1024p");
+  if (a.width == 0) a.width = px;
+  if (a.height == 0) a.height = px;
 }
 
 // Values from --config YAML fill the options the command line did not set.
@@ -163,194 +148,75 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--memory-log", a->memory_log,
                   "JSON-lines memory log (default: <output>.memory.jsonl)");
   run = [a, cmd] {
-    memory::install_counting_allocator();
     if (!a->config.empty()) apply_yaml(*cmd, a->config);
     apply_resolution(*a);
     if (a->width == 0) a->width = 512;
     if (a->height == 0) a->height = 512;
-    const at::ScalarType dtype = parse_precision(a->precision);
-    const at::Device device = parse_device(a->device);
-    if (a->seed < 0) a->seed = static_cast<int64_t>(std::random_device{}() & 0x7fffffff);
-    const std::string model = a->model.empty() ? ensure_default_model() : a->model;
 
-    // Decide the output path first: an unwritable destination fails before minutes of work.
-    fs::path out = a->output;
-    if (out.empty()) {
-      char stamp[32];
-      std::time_t now = std::time(nullptr);
-      std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", std::localtime(&now));
-      out = fs::path("outputs") / ("video_" + std::string(stamp) + ".mp4");
-    }
-    video::VideoWriteOptions vopts;
-    vopts.fps = a->fps;
-    vopts.overwrite = a->overwrite;
-    const video::VideoFormat format = video::format_from_path(out);
-    if (!a->overwrite) out = video::unique_output_path(out);
-    if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
+    ModelOptions m;
+    m.model = a->model.empty() ? ensure_default_model() : a->model;
+    m.precision = a->precision;
+    m.variant = a->variant;
+    m.device = a->device;
+    m.memory_budget_bytes = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
+    m.enforce_budget = a->enforce_budget;
 
-    pipeline::GenerationRequest r;
-    r.image = image::decode_image_file(a->image);
+    Request r;
     r.prompt = a->prompt;
     r.negative_prompt = a->negative_prompt;
     r.width = a->width;
     r.height = a->height;
-    r.num_frames = a->frames;
-    r.target_fps = a->fps;
-    r.num_inference_steps = a->steps;
-    r.guidance_scale = a->guidance;
-    r.seed = a->seed;
+    r.frames = a->frames;
+    r.fps = a->fps;
+    r.steps = a->steps;
+    r.guidance = a->guidance;
+    r.seed = resolve_seed(a->seed);
     r.decode_chunk_size = a->chunk;
-    if (!a->noise.empty()) {
-      auto noise = io::SafetensorsFile::open(a->noise);
-      for (const char* name : {"initial_noise", "vae_posterior_noise"}) {
-        if (!noise->contains(name)) throw FormatError(a->noise + " has no tensor '" + name + "'");
-      }
-      r.initial_noise = noise->tensor("initial_noise", at::kFloat);
-      r.vae_posterior_noise = noise->tensor("vae_posterior_noise", at::kFloat);
+    r.plan = a->plan;
+    r.overrides.frame_chunk = a->frame_chunk;
+    r.overrides.temporal_chunk = a->temporal_chunk;
+    r.overrides.sequential_cfg = a->sequential_cfg;
+    r.overrides.residency = a->residency;
+    r.overrides.vae_tile = a->vae_tile;
+    r.overrides.vae_tile_overlap = a->vae_tile_overlap;
+    r.noise_file = a->noise;
+    r.dump_file = a->dump;
+
+    // The output path first: an unwritable destination or a bad extension fails before minutes
+    // of work.
+    fs::path out = a->output.empty() ? fs::path(new_output_path("outputs")) : fs::path(a->output);
+    video::format_from_path(out);
+    if (!a->overwrite) out = video::unique_output_path(out);
+    r.memory_log_file = a->memory_log.empty() ? out.string() + ".memory.jsonl" : a->memory_log;
+    r.image = Image::from_file(a->image);
+
+    // The plan, before the model loads: refused early when nothing fits, naming what would.
+    const Estimate e = estimate(m, r);
+    if (!e.fits) {
+      throw ConfigError((a->memory_budget.empty() ? std::string("not enough memory")
+                                                  : "--memory-budget " + a->memory_budget) +
+                        ": " + e.message);
     }
 
-    // The plan: named, or chosen by the planner from the budget before anything loads.
-    const int64_t budget = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
-    const auto variant = weights::parse_variant_mode(a->variant);
-    const memory::Shapes shapes = memory::Shapes::of(a->width, a->height, a->frames, a->guidance,
-                                                     static_cast<int64_t>(c10::elementSize(dtype)),
-                                                     a->chunk, device.is_cuda());
-    const memory::ModelFacts facts =
-        pipeline::model_facts(weights::ModelDir::open(model), dtype, variant);
-    memory::PlanChoice choice;
-    if (a->plan == "auto") {
-      // On a GPU without a budget: the device's free memory, 10 % kept free.
-      const int64_t gpu_free = shapes.gpu && budget == 0 ? memory::cuda_free_bytes() : 0;
-      choice = gpu_free > 0 ? memory::plan_for(facts, shapes, gpu_free, 0.10)
-                            : memory::plan_for(facts, shapes, budget);
-      if (!choice.fits)
-        throw ConfigError("--memory-budget " + a->memory_budget + ": " + choice.message);
-    } else {
-      choice.plan = memory::named_plan(a->plan);
-      bool after = false;
-      for (const auto& p : memory::standard_plans()) {
-        if (after) choice.fallback.push_back(p);
-        if (p.name == choice.plan.name) after = true;
-      }
-      choice.estimate = memory::estimate(facts, shapes, choice.plan);
-    }
-    if (a->frame_chunk >= 0) choice.plan.frame_chunk = a->frame_chunk;
-    if (a->temporal_chunk >= 0) choice.plan.temporal_chunk = a->temporal_chunk;
-    if (a->sequential_cfg) choice.plan.sequential_cfg = true;
-    if (!a->residency.empty()) choice.plan.residency = memory::parse_residency(a->residency);
-    if (a->vae_tile != 0) {
-      // Approximate: applies to the fallback plans too (one tiling for the whole run).
-      auto tile = [&](memory::ExecPlan& p) {
-        p.vae_tile = a->vae_tile;
-        p.vae_tile_overlap = a->vae_tile_overlap;
-      };
-      tile(choice.plan);
-      for (auto& f : choice.fallback) tile(f);
-      spdlog::warn(
-          "[Memory] tiled VAE ({} px tiles): approximate, the frames differ from an "
-          "untiled decode",
-          a->vae_tile);
-    }
-    choice.estimate = memory::estimate(facts, shapes, choice.plan);
-    r.plan = choice.plan;
-    r.fallback = choice.fallback;
-    spdlog::info("[Memory] plan '{}' predicted peak {}{}", r.plan.name,
-                 memory::format_bytes(choice.estimate.peak),
-                 budget > 0 ? " (budget " + memory::format_bytes(budget) + ")" : std::string());
-    if (a->enforce_budget) {
-      if (budget <= 0) throw ConfigError("--enforce-budget needs --memory-budget");
-      // Counted bytes exclude the mapped weights: the allocator gets what they leave.
-      const int64_t weights = r.plan.residency == memory::Residency::StreamBlocks
-                                  ? facts.unet_block_bytes
-                                  : facts.unet_bytes;
-      memory::set_cpu_budget(std::max<int64_t>(
-          int64_t{64} << 20, budget - memory::runtime_baseline_bytes() - weights));
-    }
-    fs::path log_path =
-        a->memory_log.empty() ? fs::path(out.string() + ".memory.jsonl") : fs::path(a->memory_log);
-    memory::MemoryLog mlog(log_path.string(), device.is_cuda());
-
-    auto t_start = std::chrono::steady_clock::now();
-    pipeline::PipelineOptions popts;
-    popts.dtype = dtype;
-    popts.variant = variant;
-    popts.device = device;
-    mlog.begin_stage("load");
-    auto pipe = pipeline::I2VGenXLPipeline::load(model, popts);
-    mlog.end_stage("load");
-    pipe.validate(r);
-    const double load_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    spdlog::info("model {} loaded in {:.1f} s ({}, {} threads)", pipe.model_dir().description(),
-                 load_s, dtype == at::kBFloat16 ? "bf16" : "fp32", at::get_num_threads());
-
-    std::vector<std::pair<std::string, at::Tensor>> dumped;
-    pipeline::GenerationHooks hooks;
-    hooks.memory_log = &mlog;
+    Generator generator = Generator::open(m);
+    Callbacks callbacks;
     const bool tty = isatty(STDERR_FILENO);
-    hooks.on_step = [tty](const pipeline::StepProgress& p) {
+    callbacks.on_step = [tty](const Progress& p) {
       if (tty) {
         std::cerr << progress_bar(p.step, p.total, p.seconds) << std::flush;
         if (p.step == p.total) std::cerr << "\n";
       } else {
         spdlog::info("step {}/{}: {:.2f} s/step, ETA {:.0f} s", p.step, p.total, p.seconds,
-                     p.seconds * (p.total - p.step));
+                     p.eta_seconds);
       }
     };
-    if (!a->dump.empty()) {
-      hooks.dump = [&dumped](const std::string& name, const at::Tensor& t) {
-        dumped.emplace_back(name, t.detach().to(at::kCPU).contiguous().clone());
-      };
-    }
-    pipeline::GenerationResult result = pipe.generate(r, hooks);
-
-    auto t_write = std::chrono::steady_clock::now();
-    video::write_video(result.frames, out, vopts);
-    result.stage_seconds["write_video"] =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_write).count();
-    if (!a->dump.empty()) io::save_safetensors(a->dump, dumped);
-
-    nlohmann::json meta = {
-        {"output", out.string()},
-        {"format", a->output.empty() ? "mp4" : fs::path(out).extension().string()},
-        {"model", pipe.model_dir().description()},
-        {"image", a->image},
-        {"prompt", a->prompt},
-        {"negative_prompt", a->negative_prompt},
-        {"width", a->width},
-        {"height", a->height},
-        {"frames", a->frames},
-        {"fps", a->fps},
-        {"steps", a->steps},
-        {"guidance", a->guidance},
-        {"seed", a->seed},
-        {"decode_chunk_size", a->chunk},
-        {"precision", dtype == at::kBFloat16 ? "bf16" : "fp32"},
-        {"noise_file", a->noise},
-        {"load_seconds", load_s},
-        {"stage_seconds", result.stage_seconds},
-        {"peak_rss_bytes", peak_rss_bytes()},
-        {"memory",
-         {{"plan", r.plan.to_json()},
-          {"final_plan", result.final_plan.to_json()},
-          {"downgrades", result.downgrades},
-          {"budget_bytes", budget},
-          {"enforced", a->enforce_budget},
-          {"predicted_peak_bytes", choice.estimate.peak},
-          {"peak_rss_bytes", memory::process_peak_rss_bytes()},
-          {"stages", mlog.stages_json()},
-          {"log", log_path.string()}}},
-        {"threads", at::get_num_threads()},
-        {"version", version_report()}};
-    (void)format;
-    fs::path meta_path = out;
-    meta_path += ".json";
-    std::ofstream(meta_path) << meta.dump(2) << "\n";
-    const double total =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    spdlog::info("wrote {} ({} frames, {}x{}) in {:.1f} s, peak RSS {:.0f} MiB; metadata {}",
-                 out.string(), a->frames, a->width, a->height, total, peak_rss_bytes() / 1048576.0,
-                 meta_path.string());
+    const Result result = generator.generate(r, callbacks);
+    SaveOptions save;
+    save.overwrite = a->overwrite;
+    const std::string written = save_video(result, out.string(), save);
+    spdlog::info("wrote {} ({} frames, {}x{}), peak RSS {:.0f} MiB; metadata {}.json", written,
+                 result.video.frames, result.video.width, result.video.height,
+                 result.peak_memory_bytes / 1048576.0, written);
     return 0;
   };
 });

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command_registry.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/image_processor_config.h"
 #include "i2v/weights/model_dir.h"
 #include "i2v/weights/scheduler_config.h"
@@ -121,7 +121,7 @@ int run_inspect(const InspectOptions& opt) {
              << sc.prediction_type << ", spacing " << sc.timestep_spacing << ", steps_offset "
              << sc.steps_offset << (sc.rescale_betas_zero_snr ? ", zero-terminal-SNR" : "") << "\n";
       } else if (spec.class_name == "CLIPImageProcessor") {
-        auto ip = weights::CLIPImageProcessorConfig::load(config);
+        auto ip = weights::ClipImageProcessorConfig::load(config);
         text << "  crop " << ip.crop_height << "x" << ip.crop_width << "\n";
       }
     } catch (const Error& e) {

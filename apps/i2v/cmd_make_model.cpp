@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "command_registry.h"
-#include "i2v/core/error.h"
 #include "i2v/core/runtime.h"
+#include "i2v/error.h"
 #include "i2v/modelgen/make_model.h"
 #include "i2v/modelgen/shape_only_allocation.h"
 

@@ -1,29 +1,28 @@
 // `i2v probe [generation flags]`: the device, free memory, every candidate plan with its
-// predicted peak and relative speed, and the one the planner chooses (for --memory-budget, or the
-// detected free memory with a safety margin). `--tiers` states the largest resolution x frames
-// each memory tier can do and with which plan.
+// predicted peak and relative speed, and the one `i2v generate` with the same flags would run
+// (i2v::estimate: the library's one plan policy). `--tiers` states the largest resolution x
+// frames each memory tier can do and with which plan.
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "command_registry.h"
 #include "default_model.h"
-#include "device_option.h"
-#include "i2v/core/error.h"
+#include "i2v/api/option_parsing.h"
+#include "i2v/api/plan_policy.h"
 #include "i2v/core/runtime.h"
+#include "i2v/i2v.h"
 #include "i2v/memory/memory_stats.h"
 #include "i2v/memory/planner.h"
 #include "i2v/pipeline/model_facts.h"
-#include "precision.h"
 
 namespace i2v::cli {
 namespace {
 
 struct ProbeArgs {
-  std::string model, precision = "bf16", variant = "auto", memory_budget, tiers_list;
+  std::string model, precision = "auto", variant = "auto", memory_budget, tiers_list, plan = "auto";
   int width = 512, height = 512, frames = 16, chunk = 1;
   double guidance = 9.0;
-  double margin = 0.10;
   bool tiers = false, json = false;
   std::string device = "cpu";
 };
@@ -40,13 +39,14 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--guidance", a->guidance, "Guidance scale (> 1: CFG)")->capture_default_str();
   cmd->add_option("--decode-chunk-size", a->chunk, "Frames per VAE decode call")
       ->capture_default_str();
-  cmd->add_option("--precision", a->precision, "fp32, bf16 or auto")->capture_default_str();
+  cmd->add_option("--precision", a->precision, "auto, fp32, bf16 or fp16 (cuda)")
+      ->capture_default_str();
+  cmd->add_option("--plan", a->plan, "auto or a named plan, as for generate")
+      ->capture_default_str();
   cmd->add_option("--variant", a->variant, "Weight files: auto, none, fp16 or bf16")
       ->capture_default_str();
   cmd->add_option("--memory-budget", a->memory_budget,
-                  "Budget (e.g. 6GiB); default: available memory minus the safety margin");
-  cmd->add_option("--margin", a->margin, "Fraction of detected free memory kept free")
-      ->capture_default_str();
+                  "Budget (e.g. 6GiB); default: free memory, 10 % kept spare");
   cmd->add_flag("--tiers", a->tiers, "Largest resolution x frames per memory tier");
   cmd->add_option("--tier-list", a->tiers_list, "Tiers for --tiers (default 8,12,16,24 GiB)");
   cmd->add_flag("--json", a->json, "Machine-readable output");
@@ -55,19 +55,19 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   // Accepted so that a generate command line can be probed unchanged.
   for (const char* ignored :
        {"--image", "--prompt", "--negative-prompt", "--output", "--seed", "--steps", "--fps",
-        "--plan", "--config", "--noise", "--residency", "--frame-chunk", "--temporal-chunk",
-        "--memory-log", "--vae-tile", "--vae-tile-overlap"}) {
+        "--config", "--noise", "--residency", "--frame-chunk", "--temporal-chunk", "--memory-log",
+        "--vae-tile", "--vae-tile-overlap"}) {
     cmd->add_option(ignored, "accepted for compatibility with generate; not used by probe");
   }
   run = [a] {
-    const at::ScalarType dtype = parse_precision(a->precision);
-    if (dtype == at::kHalf) throw ConfigError("--precision must be fp32 or bf16 for probe");
+    const at::Device device = api::parse_device(a->device);
+    const at::ScalarType dtype = api::parse_precision(a->precision, device);
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
     const auto facts = pipeline::model_facts(weights::ModelDir::open(model), dtype,
                                              weights::parse_variant_mode(a->variant));
     const memory::Shapes s = memory::Shapes::of(a->width, a->height, a->frames, a->guidance,
                                                 static_cast<int64_t>(c10::elementSize(dtype)),
-                                                a->chunk, parse_device(a->device).is_cuda());
+                                                a->chunk, device.is_cuda());
     const bool cuda = cuda_available();
     if (s.gpu && !cuda && a->memory_budget.empty() && !a->tiers) {
       throw ConfigError(
@@ -75,7 +75,7 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
           "without CUDA, or no GPU is visible); give --memory-budget (or --tiers) "
           "to plan for a GPU elsewhere");
     }
-    const int64_t free_bytes = s.gpu ? memory::cuda_free_bytes() : memory::available_memory_bytes();
+    const int64_t free_bytes = api::detected_budget_bytes(s.gpu);
     nlohmann::json j;
     j["device"] = s.gpu ? "cuda (planning GPU memory)"
                         : std::string("cpu (") + std::to_string(available_cpus()) + " threads" +
@@ -122,40 +122,51 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
       if (a->json) std::cout << j.dump(2) << "\n";
       return 0;
     }
-    const bool explicit_budget = !a->memory_budget.empty();
-    const int64_t budget = explicit_budget ? memory::parse_bytes(a->memory_budget) : free_bytes;
-    memory::PlanChoice c = memory::plan_for(facts, s, budget, explicit_budget ? 0.0 : a->margin);
-    j["budget_bytes"] = budget;
-    j["budget_source"] = explicit_budget ? "--memory-budget" : "free memory minus margin";
-    for (const auto& cand : c.candidates) {
-      j["candidates"].push_back({{"plan", cand.plan.to_json()},
-                                 {"predicted_peak_bytes", cand.estimate.peak},
-                                 {"stages", cand.estimate.stage},
-                                 {"relative_speed", cand.relative_speed}});
-    }
-    j["fits"] = c.fits;
-    j["chosen"] = c.fits ? nlohmann::json(c.plan.name) : nlohmann::json(nullptr);
-    j["message"] = c.message;
+    ModelOptions m;
+    m.model = model;
+    m.precision = a->precision;
+    m.variant = a->variant;
+    m.device = a->device;
+    m.memory_budget_bytes = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
+    Request r;
+    r.width = a->width;
+    r.height = a->height;
+    r.frames = a->frames;
+    r.guidance = a->guidance;
+    r.decode_chunk_size = a->chunk;
+    r.plan = a->plan;
+    const Estimate e = estimate(m, r);  // what generate with these flags would run
+    const nlohmann::json ej = nlohmann::json::parse(e.json);
+    j["budget_bytes"] = e.budget_bytes;
+    j["budget_source"] = ej["budget_source"];
+    j["candidates"] = ej["candidates"];
+    j["fallback"] = ej["fallback"];
+    j["fits"] = e.fits;
+    j["chosen"] = e.fits ? nlohmann::json(e.plan) : nlohmann::json(nullptr);
+    j["predicted_peak_bytes"] = e.predicted_peak_bytes;
+    j["message"] = e.message;
     if (a->json) {
       std::cout << j.dump(2) << "\n";
     } else {
       std::cout << "device: " << j["device"].get<std::string>() << "\n"
                 << "free memory: " << memory::format_bytes(free_bytes) << "\n"
-                << "budget: " << memory::format_bytes(budget) << " ("
+                << "budget: " << memory::format_bytes(e.budget_bytes) << " ("
                 << j["budget_source"].get<std::string>() << ")\n"
                 << "request: " << s.width << "x" << s.height << ", " << s.frames << " frames, "
                 << (s.cfg ? "CFG" : "no CFG") << ", " << a->precision << "\n\n"
                 << "plan             predicted peak   relative speed\n";
-      for (const auto& cand : c.candidates) {
+      for (const auto& cand : j["candidates"]) {
+        const std::string name = cand["plan"]["name"];
         char buf[160];
-        std::snprintf(buf, sizeof buf, "%-16s %-16s %.2f%s\n", cand.plan.name.c_str(),
-                      memory::format_bytes(cand.estimate.peak).c_str(), cand.relative_speed,
-                      c.fits && cand.plan.name == c.plan.name ? "   <- chosen" : "");
+        std::snprintf(buf, sizeof buf, "%-16s %-16s %.2f%s\n", name.c_str(),
+                      memory::format_bytes(cand["predicted_peak_bytes"].get<int64_t>()).c_str(),
+                      cand["relative_speed"].get<double>(),
+                      e.fits && name == e.plan ? "   <- chosen" : "");
         std::cout << buf;
       }
-      std::cout << "\n" << (c.fits ? "chosen: " : "refused: ") << c.message << "\n";
+      std::cout << "\n" << (e.fits ? "chosen: " : "refused: ") << e.message << "\n";
     }
-    return c.fits ? 0 : 3;
+    return e.fits ? 0 : 3;
   };
 });
 

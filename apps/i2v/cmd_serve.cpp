@@ -13,10 +13,10 @@
 
 #include "command_registry.h"
 #include "default_model.h"
-#include "i2v/core/error.h"
+#include "i2v/api/option_parsing.h"
+#include "i2v/error.h"
 #include "i2v/server/auth.h"
 #include "i2v/server/server.h"
-#include "precision.h"
 
 namespace i2v::cli {
 namespace {
@@ -71,7 +71,7 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--token", a->token, "Token every API call must carry (Bearer or ?token=)");
   cmd->add_option("--token-file", a->token_file, "Read the token from this file's first line");
   cmd->add_option("--precision", a->precision,
-                  "auto (bf16 where the CPU has fast bf16), fp32, bf16 or fp16")
+                  "auto (bf16 where the CPU has fast bf16), fp32 or bf16")
       ->capture_default_str();
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "Largest accepted image, in MiB")
       ->capture_default_str();
@@ -86,7 +86,7 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
     if (a->max_upload_mb < 1 || a->max_upload_mb > 200) {
       throw ConfigError("--max-upload-mb must be between 1 and 200");
     }
-    const at::ScalarType dtype = parse_precision(a->precision);
+    api::parse_precision(a->precision, at::kCPU);  // a bad value fails before the model loads
     if (!server::is_loopback_host(a->host) && a->token.empty()) {
       throw ConfigError("serving on " + a->host +
                         " (beyond this machine) needs --token or --token-file; without one, "
@@ -104,10 +104,11 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
     o.preview_every = a->preview_every;
 
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
-    pipeline::PipelineOptions popts;
-    popts.dtype = dtype;
+    ModelOptions m;
+    m.model = model;
+    m.precision = a->precision;
     spdlog::info("loading {}", model);
-    auto generator = std::make_shared<server::PipelineGenerator>(model, popts);
+    auto generator = std::make_shared<server::LibraryGenerator>(m);
     server::Server srv(o, generator);
     srv.bind();
     std::signal(SIGINT, on_signal);

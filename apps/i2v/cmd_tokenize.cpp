@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command_registry.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/text/clip_tokenizer.h"
 
 namespace i2v::cli {

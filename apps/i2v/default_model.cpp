@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/modelgen/make_model.h"
 
 namespace i2v::cli {

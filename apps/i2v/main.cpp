@@ -4,9 +4,9 @@
 
 #include <c10/util/Exception.h>
 #include "command_registry.h"
-#include "i2v/core/error.h"
 #include "i2v/core/log.h"
 #include "i2v/core/runtime.h"
+#include "i2v/error.h"
 
 namespace i2v::cli {
 std::vector<CommandEntry>& command_registry() {

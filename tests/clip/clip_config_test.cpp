@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "clip/clip_test_util.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/models/clip/clip_activation.h"
 #include "i2v/models/clip/clip_config.h"
 

@@ -5,7 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "clip/clip_test_util.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/models/clip/clip_loading.h"
 #include "i2v/weights/json_config.h"

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "clip/clip_test_util.h"
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/models/clip/clip_loading.h"
 
 namespace i2v::clip {

@@ -1,9 +1,9 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
-#include "i2v/core/error.h"
 #include "i2v/core/log.h"
 #include "i2v/core/runtime.h"
+#include "i2v/error.h"
 #include "support/test_support.h"
 
 namespace i2v {

@@ -42,8 +42,10 @@ TEST(GenerateCli, WritesAnH264Mp4WithMetadata) {
   EXPECT_EQ(probe.at("nb_read_frames"), "4");
   std::ifstream meta(video.string() + ".json");
   auto j = nlohmann::json::parse(meta);
-  EXPECT_EQ(j.at("seed"), 7);
-  EXPECT_EQ(j.at("steps"), 2);
+  EXPECT_EQ(j.at("params").at("seed"), 7);
+  EXPECT_EQ(j.at("params").at("steps"), 2);
+  EXPECT_EQ(j.at("output"), video.string());
+  EXPECT_EQ(j.at("memory").at("final_plan").at("name"), j.at("memory").at("plan").at("name"));
   EXPECT_TRUE(j.at("stage_seconds").contains("denoise"));
   // A second run never overwrites the first.
   ASSERT_EQ(test::run_command(base_command(tmp) + " --output " + video.string(), &out), 0) << out;

@@ -11,7 +11,7 @@
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/image/decode.h"
 #include "i2v/image/resample.h"
 #include "support/test_support.h"

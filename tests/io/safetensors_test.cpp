@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "support/test_support.h"
 

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "support/test_support.h"
 

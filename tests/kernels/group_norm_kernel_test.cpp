@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/kernels/cpu_features.h"
 #include "i2v/kernels/group_norm.h"
 

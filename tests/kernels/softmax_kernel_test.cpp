@@ -2,7 +2,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/kernels/softmax.h"
 
 namespace {

@@ -31,7 +31,7 @@ ModelFacts official_facts() {
 TEST(Estimator, UNetActivationsWithin15PercentOnTheGoldenModel) {
   install_counting_allocator();
   auto pipe = pipeline::I2VGenXLPipeline::load(test::golden_pipeline().string());
-  ModelFacts facts = pipeline::model_facts(pipe.model_dir(), at::kFloat);
+  ModelFacts facts = pipeline::model_facts(pipe->model_dir(), at::kFloat);
   struct Case {
     int w, h, f;
     const char* plan;
@@ -53,7 +53,7 @@ TEST(Estimator, UNetActivationsWithin15PercentOnTheGoldenModel) {
     MemoryLog log;
     pipeline::GenerationHooks hooks;
     hooks.memory_log = &log;
-    pipe.generate(r, hooks);
+    pipe->generate(r, hooks);
     const auto& unet = log.stages().at("unet");
     const int64_t measured = unet.counted_peak - unet.counted_begin;
     Shapes s;

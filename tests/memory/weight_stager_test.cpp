@@ -111,20 +111,20 @@ TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
       pipeline::I2VGenXLPipeline::load(pipeline_with_unet(dir, "bf16", bf16).string(), fp32);
   auto ref =
       pipeline::I2VGenXLPipeline::load(pipeline_with_unet(dir, "rounded", rounded).string(), fp32);
-  EXPECT_TRUE(cast.unet_cast_per_block());
-  EXPECT_FALSE(ref.unet_cast_per_block());
+  EXPECT_TRUE(cast->unet_cast_per_block());
+  EXPECT_FALSE(ref->unet_cast_per_block());
   // The UNet's blocks stay in their stored precision (only the parts outside the top-level blocks
   // are converted; in this tiny model those are a large share).
-  const auto cw = cast.component_weights().at("unet"), rw = ref.component_weights().at("unet");
+  const auto cw = cast->component_weights().at("unet"), rw = ref->component_weights().at("unet");
   EXPECT_LT(cw.bytes, rw.bytes * 9 / 10);
   // The estimator's facts say the same before anything loads: the resident bytes exactly, and
   // the largest block's staged (fp32) copy.
   const auto facts =
-      pipeline::model_facts(cast.model_dir(), at::kFloat, weights::VariantMode::None);
+      pipeline::model_facts(cast->model_dir(), at::kFloat, weights::VariantMode::None);
   EXPECT_EQ(facts.unet_bytes, cw.bytes);
   EXPECT_GT(facts.unet_staged_block_bytes, 0);
   const auto ref_facts =
-      pipeline::model_facts(ref.model_dir(), at::kFloat, weights::VariantMode::None);
+      pipeline::model_facts(ref->model_dir(), at::kFloat, weights::VariantMode::None);
   EXPECT_EQ(ref_facts.unet_bytes, rw.bytes);
   EXPECT_EQ(ref_facts.unet_staged_block_bytes, 0);
 
@@ -148,8 +148,8 @@ TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
     hb.dump = [&](const std::string& n, const at::Tensor& t) {
       if (n == "final_latents") lb = t.clone();
     };
-    auto a = cast.generate(r, ha);
-    auto b = ref.generate(r, hb);
+    auto a = cast->generate(r, ha);
+    auto b = ref->generate(r, hb);
     ASSERT_TRUE(la.defined() && lb.defined());
     EXPECT_TRUE(la.equal(lb)) << plan << ": max abs diff " << (la - lb).abs().max().item<double>();
     EXPECT_TRUE(a.frames.equal(b.frames)) << plan;

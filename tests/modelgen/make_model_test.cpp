@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/modelgen/component_builders.h"
 #include "i2v/modelgen/make_model.h"

@@ -5,7 +5,7 @@
 
 #include <ATen/ATen.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/nn/norm.h"
 #include "i2v/nn/sampling.h"
 #include "i2v/nn/scaled_dot_product.h"

@@ -3,6 +3,8 @@
 // explicit upsampling sizes, and typed errors for bad inputs.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <ATen/ATen.h>
 #include <torch/nn/functional/conv.h>
 #include <torch/nn/functional/linear.h>
@@ -10,7 +12,7 @@
 #include <set>
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/nn/attention.h"
 #include "i2v/nn/basic_transformer_block.h"
 #include "i2v/nn/chunking.h"
@@ -384,6 +386,25 @@ TEST(Errors, BadInputsGiveShapeErrors) {
 
   EXPECT_THROW(Downsample2D(4, 4, 1)->forward(at::zeros({1, 3, 8, 8})), ShapeError);
   EXPECT_THROW(Upsample2D(4, 4)->forward(at::zeros({1, 4, 8})), ShapeError);
+}
+
+TEST(Chunking, ScopedAttentionBudgetOverridesThisThreadOnlyAndRestores) {
+  const int64_t before = attention_score_budget();
+  {
+    ScopedAttentionScoreBudget outer(1000);
+    EXPECT_EQ(attention_score_budget(), 1000);
+    {
+      ScopedAttentionScoreBudget none(0);  // 0: no override, the outer one stays
+      EXPECT_EQ(attention_score_budget(), 1000);
+      ScopedAttentionScoreBudget inner(10);
+      EXPECT_EQ(attention_score_budget(), 10);
+    }
+    EXPECT_EQ(attention_score_budget(), 1000);
+    int64_t other_thread = 0;
+    std::thread([&] { other_thread = attention_score_budget(); }).join();
+    EXPECT_EQ(other_thread, before);
+  }
+  EXPECT_EQ(attention_score_budget(), before);
 }
 
 }  // namespace

@@ -42,7 +42,7 @@ TEST(PipelineReplay, GoldenRunEndToEnd) {
   std::map<std::string, at::Tensor> got;
   GenerationHooks hooks;
   hooks.dump = [&](const std::string& name, const at::Tensor& t) { got[name] = t.clone(); };
-  GenerationResult result = pipe.generate(r, hooks);
+  GenerationResult result = pipe->generate(r, hooks);
 
   // Exact: ids and the uint8 image crops.
   EXPECT_TRUE(got.at("prompt_input_ids").equal(ref.at("prompt_input_ids")));
@@ -86,7 +86,7 @@ TEST(Pipeline, ProgressPreviewAndCancellation) {
   std::vector<StepProgress> seen;
   GenerationHooks hooks;
   hooks.on_step = [&](const StepProgress& p) { seen.push_back(p); };
-  GenerationResult result = pipe.generate(r, hooks);
+  GenerationResult result = pipe->generate(r, hooks);
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen.back().step, 3);
   EXPECT_EQ(seen.back().total, 3);
@@ -96,7 +96,7 @@ TEST(Pipeline, ProgressPreviewAndCancellation) {
   int steps = 0;
   hooks.on_step = [&](const StepProgress&) { ++steps; };
   hooks.cancelled = [&] { return steps >= 1; };
-  EXPECT_THROW(pipe.generate(r, hooks), CancelledError);
+  EXPECT_THROW(pipe->generate(r, hooks), CancelledError);
   EXPECT_EQ(steps, 1);
 }
 
@@ -106,15 +106,15 @@ TEST(PipelineReplay, BadRequestsAreConfigErrors) {
   r.image = image::RgbImage(8, 8);
   r.width = 81;  // not a multiple of the VAE factor
   r.height = 48;
-  EXPECT_THROW(pipe.validate(r), ConfigError);
+  EXPECT_THROW(pipe->validate(r), ConfigError);
   r.width = 80;
   r.num_frames = 1;
-  EXPECT_THROW(pipe.validate(r), ConfigError);
+  EXPECT_THROW(pipe->validate(r), ConfigError);
   r.num_frames = 4;
   r.num_inference_steps = 0;
-  EXPECT_THROW(pipe.validate(r), ConfigError);
+  EXPECT_THROW(pipe->validate(r), ConfigError);
   r.num_inference_steps = 2;
-  EXPECT_NO_THROW(pipe.validate(r));
+  EXPECT_NO_THROW(pipe->validate(r));
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // scheduler steps of the golden pipeline run (in the pipeline's (B*F, C, h, w) layout).
 #include <gtest/gtest.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/schedulers/ddim_scheduler.h"
 #include "support/test_support.h"

@@ -5,26 +5,29 @@
 namespace i2v::test {
 
 std::shared_ptr<server::VideoGenerator> golden_generator() {
-  static std::shared_ptr<server::VideoGenerator> g = std::make_shared<server::PipelineGenerator>(
-      golden_pipeline().string(), pipeline::PipelineOptions{});
+  static std::shared_ptr<server::VideoGenerator> g = [] {
+    ModelOptions m;
+    m.model = golden_pipeline().string();
+    m.precision = "fp32";
+    return std::make_shared<server::LibraryGenerator>(m);
+  }();
   return g;
 }
 
-pipeline::GenerationResult FaultInjectingGenerator::generate(
-    const pipeline::GenerationRequest& r, const pipeline::GenerationHooks& hooks) {
+Result FaultInjectingGenerator::generate(const Request& r, const Callbacks& callbacks) {
   if (r.prompt.find("[oom]") != std::string::npos) throw std::bad_alloc();
   if (r.prompt.find("[torch]") != std::string::npos) {
     TORCH_CHECK(false, "injected libtorch failure");
   }
   if (r.prompt.find("[slow]") != std::string::npos) {
-    pipeline::GenerationHooks slow = hooks;
-    slow.on_step = [&hooks](const pipeline::StepProgress& p) {
+    Callbacks slow = callbacks;
+    slow.on_step = [&callbacks](const Progress& p) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      if (hooks.on_step) hooks.on_step(p);
+      if (callbacks.on_step) callbacks.on_step(p);
     };
     return inner_->generate(r, slow);
   }
-  return inner_->generate(r, hooks);
+  return inner_->generate(r, callbacks);
 }
 
 }  // namespace i2v::test

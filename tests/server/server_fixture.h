@@ -39,11 +39,10 @@ class FaultInjectingGenerator : public server::VideoGenerator {
  public:
   explicit FaultInjectingGenerator(std::shared_ptr<server::VideoGenerator> inner)
       : inner_(std::move(inner)) {}
-  void validate(const pipeline::GenerationRequest& r) const override { inner_->validate(r); }
-  pipeline::GenerationResult generate(const pipeline::GenerationRequest& r,
-                                      const pipeline::GenerationHooks& hooks) override;
+  void validate(const Request& r) const override { inner_->validate(r); }
+  Estimate estimate(const Request& r) const override { return inner_->estimate(r); }
+  Result generate(const Request& r, const Callbacks& callbacks) override;
   nlohmann::json describe() const override { return inner_->describe(); }
-  server::ModelFacts facts() const override { return inner_->facts(); }
 
  private:
   std::shared_ptr<server::VideoGenerator> inner_;

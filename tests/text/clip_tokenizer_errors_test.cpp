@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/text/clip_tokenizer.h"
 #include "support/test_support.h"
 

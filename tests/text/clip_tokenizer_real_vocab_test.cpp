@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/text/clip_pretokenizer.h"
 #include "i2v/text/clip_text_normalizer.h"
 #include "i2v/text/clip_tokenizer.h"

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
 #include "i2v/weights/state_dict.h"

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/models/vae/vae_config.h"
 #include "vae/vae_test_util.h"
 

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/models/vae/decode_frames.h"
 #include "i2v/models/vae/vae_loading.h"
 #include "vae/vae_test_util.h"

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/models/vae/legacy_attention_names.h"
 #include "i2v/models/vae/vae_loading.h"

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/memory/memory_stats.h"
 #include "i2v/models/vae/decode_frames.h"
 #include "i2v/models/vae/tiled_vae.h"

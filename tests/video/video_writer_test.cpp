@@ -8,7 +8,7 @@
 #define STBI_ONLY_PNG
 #include <stb/stb_image.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/video/video_writer.h"
 #include "support/test_support.h"
 

@@ -2,7 +2,7 @@
 // the official I2VGen-XL config files and against diffusers/transformers defaults.
 #include <gtest/gtest.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/image_processor_config.h"
 #include "i2v/weights/json_config.h"
 #include "i2v/weights/model_index.h"
@@ -93,7 +93,7 @@ TEST(SchedulerConfig, RejectsBadValuesNamingFileAndKey) {
   EXPECT_EQ(c.trained_betas->size(), 3u);
 }
 
-void expect_clip_processor(const CLIPImageProcessorConfig& c, int64_t edge) {
+void expect_clip_processor(const ClipImageProcessorConfig& c, int64_t edge) {
   EXPECT_TRUE(c.do_resize);
   EXPECT_EQ(c.size.shortest_edge, edge);
   EXPECT_FALSE(c.size.height);
@@ -111,25 +111,25 @@ void expect_clip_processor(const CLIPImageProcessorConfig& c, int64_t edge) {
 
 TEST(ImageProcessorConfig, GoldenOfficialAndDefaults) {
   expect_clip_processor(
-      CLIPImageProcessorConfig::load(test::golden_pipeline() / "feature_extractor" /
+      ClipImageProcessorConfig::load(test::golden_pipeline() / "feature_extractor" /
                                      "preprocessor_config.json"),
       32);
   expect_clip_processor(
-      CLIPImageProcessorConfig::load(official() / "feature_extractor" / "preprocessor_config.json"),
+      ClipImageProcessorConfig::load(official() / "feature_extractor" / "preprocessor_config.json"),
       224);
-  expect_clip_processor(CLIPImageProcessorConfig::parse(json::object(), "t"), 224);
+  expect_clip_processor(ClipImageProcessorConfig::parse(json::object(), "t"), 224);
 }
 
 TEST(ImageProcessorConfig, LegacyFormsAndErrors) {
   // Old configs: ints for size (shortest edge) and crop_size (square), a scalar mean.
-  auto c = CLIPImageProcessorConfig::parse(
+  auto c = ClipImageProcessorConfig::parse(
       {{"size", 256}, {"crop_size", 240}, {"image_mean", 0.5}, {"do_center_crop", false}}, "t");
   EXPECT_EQ(c.size.shortest_edge, 256);
   EXPECT_EQ(c.crop_height, 240);
   EXPECT_EQ(c.crop_width, 240);
   EXPECT_EQ(c.image_mean, (std::vector<double>{0.5, 0.5, 0.5}));
   EXPECT_FALSE(c.do_center_crop);
-  auto hw = CLIPImageProcessorConfig::parse(
+  auto hw = ClipImageProcessorConfig::parse(
       {{"size", {{"height", 20}, {"width", 30}}}, {"crop_size", {{"height", 10}, {"width", 12}}}},
       "t");
   EXPECT_EQ(hw.size.height, 20);
@@ -139,7 +139,7 @@ TEST(ImageProcessorConfig, LegacyFormsAndErrors) {
   for (const json& bad : {json{{"crop_size", {{"height", 10}}}}, json{{"size", {{"foo", 1}}}},
                           json{{"image_std", {1.0, 0.0, 1.0}}}, json{{"image_mean", {1.0, 2.0}}},
                           json{{"resample", 9}}, json{{"do_resize", "yes"}}, json{{"size", -3}}})
-    EXPECT_THROW(CLIPImageProcessorConfig::parse(bad, "pp.json"), ConfigError) << bad.dump();
+    EXPECT_THROW(ClipImageProcessorConfig::parse(bad, "pp.json"), ConfigError) << bad.dump();
 }
 
 TEST(ModelIndexConfig, OfficialIndex) {

@@ -2,7 +2,7 @@
 // and every tensor loads with the names, shapes and dtypes the reference MANIFEST lists.
 #include <gtest/gtest.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/model_dir.h"
 #include "weights_test_util.h"
 

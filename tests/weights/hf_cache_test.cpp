@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/hf_cache.h"
 #include "i2v/weights/model_dir.h"
 #include "weights_test_util.h"

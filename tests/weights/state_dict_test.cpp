@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/state_dict.h"
 #include "i2v/weights/weight_files.h"
 #include "weights_test_util.h"

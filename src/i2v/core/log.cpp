@@ -1,6 +1,6 @@
 #include "i2v/core/log.h"
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v {
 

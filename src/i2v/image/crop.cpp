@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/image/resample.h"
 
 namespace i2v::image {

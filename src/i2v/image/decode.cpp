@@ -19,7 +19,7 @@
 #define STBI_FAILURE_USERMSG
 #include <stb/stb_image.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::image {
 namespace {

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::io {
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/kernels/vector_math.h"
 
 namespace i2v::kernels {

@@ -123,7 +123,7 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   e.stage["vae_encode"] =
       weights.at("vae_encode") + work_pix * m.vae_channels.front() * (eb * 3 + 8);
   e.stage["unet"] = weights.at("unet") + e.unet_activations;
-  const int64_t chunk = plan.vae_decode_chunk > 0 ? plan.vae_decode_chunk : s.decode_chunk;
+  const int64_t chunk = s.decode_chunk;
   const int64_t frames_at_once = std::min<int64_t>(std::max<int64_t>(1, chunk), s.frames);
   // Decoder: the last up level (channels[0] at full resolution) with GroupNorm in float32, the
   // decoded video (float32) accumulating: twice on the host (chunks, then joined), once on a GPU

@@ -44,7 +44,7 @@ struct Shapes {
   int64_t width = 512, height = 512, frames = 16;
   bool cfg = true;
   int64_t element_bytes = 2;  // compute dtype (bf16 2, fp32 4)
-  int64_t decode_chunk = 1;   // frames per VAE decode call (when the plan does not say)
+  int64_t decode_chunk = 1;   // frames per VAE decode call (the request's decode_chunk_size)
   // Predict the GPU's memory (tensors on the device under the plan's residency) instead of the
   // host process's RSS. Same activation model; not yet checked against a GPU.
   bool gpu = false;

@@ -1,7 +1,6 @@
 #include "i2v/memory/exec_plan.h"
 
-#include "i2v/core/error.h"
-#include "i2v/nn/chunking.h"
+#include "i2v/error.h"
 
 namespace i2v::memory {
 
@@ -24,17 +23,12 @@ Residency parse_residency(const std::string& s) {
   throw ConfigError("unknown weight residency '" + s + "' (use resident, on-demand or stream)");
 }
 
-void ExecPlan::apply_layer_budgets() const {
-  if (attention_score_budget > 0) nn::set_attention_score_budget(attention_score_budget);
-}
-
 nlohmann::json ExecPlan::to_json() const {
   return {{"name", name},
           {"frame_chunk", frame_chunk},
           {"temporal_chunk", temporal_chunk},
           {"attention_score_budget", attention_score_budget},
           {"sequential_cfg", sequential_cfg},
-          {"vae_decode_chunk", vae_decode_chunk},
           {"vae_tile", vae_tile},
           {"vae_tile_overlap", vae_tile_overlap},
           {"exact", exact()},
@@ -48,7 +42,6 @@ ExecPlan ExecPlan::from_json(const nlohmann::json& j) {
   p.temporal_chunk = j.value("temporal_chunk", p.temporal_chunk);
   p.attention_score_budget = j.value("attention_score_budget", p.attention_score_budget);
   p.sequential_cfg = j.value("sequential_cfg", p.sequential_cfg);
-  p.vae_decode_chunk = j.value("vae_decode_chunk", p.vae_decode_chunk);
   p.vae_tile = j.value("vae_tile", p.vae_tile);
   p.vae_tile_overlap = j.value("vae_tile_overlap", p.vae_tile_overlap);
   p.residency = parse_residency(j.value("residency", std::string("resident")));

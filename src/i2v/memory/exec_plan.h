@@ -1,7 +1,9 @@
-// ExecPlan: how one generation runs — precision, exact chunking, CFG order, VAE decode, weight
-// residency. One value travels with the forward pass (UNet, VAE decode); layers read it, nothing
-// reads globals. Every chunking mode here is exact: the result equals the plain path within float
-// rounding (tests/memory proves each one).
+// ExecPlan: how one generation runs — exact chunking, CFG order, VAE tiling, weight residency.
+// One value travels with the forward pass (UNet, VAE); layers read it. The one layer limit kept
+// process-wide (nn/chunking.h's attention score budget) is overridden only for the duration of a
+// forward pass (nn::ScopedAttentionScoreBudget), so no plan leaks into the next generation. Every
+// chunking mode here is exact: the result equals the plain path within float rounding
+// (tests/memory proves each one); the VAE tiling is the one approximate mode.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -41,13 +43,12 @@ struct ExecPlan {
   // Spatial positions that temporal layers (temporal convs, temporal transformers) process at
   // once, with their GroupNorm statistics over all frames and positions computed first; 0 = all.
   int64_t temporal_chunk = 0;
-  // Float32 attention scores per block (query-row chunking, nn::set_attention_score_budget);
-  // 0 = leave the library default.
+  // Float32 attention scores per block (query-row chunking, nn::ScopedAttentionScoreBudget while
+  // the UNet runs); 0 = the library default.
   int64_t attention_score_budget = 0;
   // Classifier-free guidance as two UNet passes (unconditional, then conditional) of batch 1
   // instead of one pass of batch 2.
   bool sequential_cfg = false;
-  int64_t vae_decode_chunk = 0;  // frames per VAE decode call; 0 = the request's decode_chunk_size
   // Tiled VAE encode/decode (vae/tiled_vae.h): tile edge in pixels, 0 = off. APPROXIMATE (tiles
   // are blended), the one mode here that changes the result; never chosen by the planner.
   int64_t vae_tile = 0;
@@ -57,8 +58,6 @@ struct ExecPlan {
   // Whether this plan gives the plain plan's video (within float rounding).
   bool exact() const { return vae_tile == 0; }
 
-  // Applies the process-wide pieces the layers still read from nn/chunking.h.
-  void apply_layer_budgets() const;
   nlohmann::json to_json() const;
   static ExecPlan from_json(const nlohmann::json& j);
   bool operator==(const ExecPlan& o) const { return to_json() == o.to_json(); }

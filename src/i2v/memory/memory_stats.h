@@ -11,13 +11,13 @@
 // C++ API for front ends (CLI, server):
 //   memory::install_counting_allocator();          // once, early in main (idempotent)
 //   memory::MemorySnapshot s = memory::snapshot(); // allocated / reserved / peak / rss
-//   memory::StagePeak stage("unet");                // RAII: records the stage's peaks
+//   memory::MemoryLog log(path); log.begin_stage("unet"); ...; log.end_stage("unet");  // peaks
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::memory {
 

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/memory/memory_stats.h"
 
 namespace i2v::memory {

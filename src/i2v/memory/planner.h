@@ -1,7 +1,7 @@
 // Named plans from fastest to cheapest, and the planner that picks the fastest one whose
-// predicted peak fits a budget (or explains what would fit).
+// predicted peak fits a budget (or explains what would fit). The policy around it (which budget,
+// named plans, overrides) is the library's one: api/plan_policy.h.
 //
-// C++ API (CLI probe/generate, server):
 //   auto choice = memory::plan_for(facts, shapes, budget);   // budget 0 = no limit
 //   if (!choice.fits) -> choice.message says the smallest settings that would fit
 //   request.plan = choice.plan; request.fallback = choice.fallback;
@@ -56,8 +56,7 @@ std::vector<TierResult> tiers(const ModelFacts& m, const Shapes& base,
 
 // A /proc/meminfo field ("MemTotal", "MemAvailable", ...) in bytes; 0 where unavailable.
 int64_t meminfo_bytes(const std::string& key);
-// Free host memory for this process (MemAvailable). On CUDA the device's free memory is not read
-// yet (needs cudaMemGetInfo): the planner budgets with host memory there too.
+// Free host memory (MemAvailable). A GPU's free memory is memory::cuda_free_bytes().
 int64_t available_memory_bytes();
 
 }  // namespace i2v::memory

@@ -1,6 +1,6 @@
 #include "i2v/modelgen/component_builders.h"
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/models/clip/clip_config.h"
 #include "i2v/models/clip/clip_text_model.h"
 #include "i2v/models/clip/clip_vision_model.h"

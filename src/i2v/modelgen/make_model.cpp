@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/modelgen/component_builders.h"
 #include "i2v/modelgen/parameter_specs.h"

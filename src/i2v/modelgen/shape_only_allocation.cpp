@@ -9,7 +9,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::modelgen {
 namespace {

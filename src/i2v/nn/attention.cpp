@@ -5,7 +5,7 @@
 #include <cmath>
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"

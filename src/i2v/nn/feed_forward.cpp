@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/nn/chunking.h"
 #include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"

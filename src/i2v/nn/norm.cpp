@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/kernels/group_norm.h"
 #include "i2v/nn/shape_check.h"
 

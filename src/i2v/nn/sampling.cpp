@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <string>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/kernels/softmax.h"
 #include "i2v/nn/shape_check.h"
 

@@ -1,4 +1,5 @@
-// What one generation asks for, and what it gives back.
+// What one generation asks the pipeline for, and what it gives back (the library's inside view;
+// front ends use the public i2v/i2v.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -6,15 +7,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include <vector>
-
 #include "i2v/image/rgb_image.h"
 #include "i2v/memory/exec_plan.h"
+#include "i2v/memory/fallback_ladder.h"
 #include "i2v/memory/memory_log.h"
 
 namespace i2v::pipeline {
@@ -29,10 +29,10 @@ struct GenerationRequest {
   int num_inference_steps = 50;
   double guidance_scale = 9.0;  // <= 1 disables classifier-free guidance
   int64_t seed = 0;
-  int decode_chunk_size = 1;  // frames per VAE decode call (plan.vae_decode_chunk, if > 0, wins)
+  // Frames per VAE decode call; on out-of-memory the decode moves to 1, then to tiles.
+  int decode_chunk_size = 1;
   // How to run (exact chunking, CFG order, weight residency) and the cheaper plans to move to,
-  // in order, when an allocation fails during a denoising step (the fallback ladder: only the
-  // failing step is redone).
+  // in order, when an allocation fails (the fallback ladder: only the failing piece is redone).
   memory::ExecPlan plan;
   std::vector<memory::ExecPlan> fallback;
   // Replay of a reference run: the noise to use instead of drawing it (initial_noise
@@ -55,17 +55,20 @@ struct GenerationHooks {
   std::function<void(const std::string&, const at::Tensor&)> dump;
   // Memory log (per-step lines, stage peaks); when null the pipeline keeps its own, without file.
   memory::MemoryLog* memory_log = nullptr;
-  // Called before every UNet attempt of a step (1-based) with the plan in use: tests inject an
-  // allocation failure here by throwing memory::BudgetExceededError.
-  std::function<void(int step, const memory::ExecPlan&)> before_unet;
+  // Called before every attempt of a piece of work the fallback ladder guards — stage "text",
+  // "image", "vae_encode", "unet" (step = denoising step, 1-based), "vae_decode" (step = first
+  // frame of the chunk, 1-based) — with the plan in use: tests inject an allocation failure here by
+  // throwing memory::BudgetExceededError.
+  std::function<void(const std::string& stage, int step, const memory::ExecPlan&)> before_attempt;
 };
 
 struct GenerationResult {
   at::Tensor frames;  // (F, H, W, 3) uint8
   std::map<std::string, double> stage_seconds;
-  memory::ExecPlan final_plan;             // the plan the last step ran with
-  std::vector<nlohmann::json> downgrades;  // {"step", "from", "to", "reason"} per fallback
-  nlohmann::json stage_memory;             // per stage: counted peak, RSS peak, RSS at the end
+  memory::ExecPlan final_plan;                // the plan the last step ran with
+  std::vector<memory::Downgrade> downgrades;  // every move down the ladder, in order
+  bool exact = true;  // false when an approximate mode ran (tiled VAE, planned or as a fallback)
+  nlohmann::json stage_memory;  // per stage: counted peak, RSS peak, RSS at the end
 };
 
 }  // namespace i2v::pipeline

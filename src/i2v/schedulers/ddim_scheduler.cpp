@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::schedulers {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::server {
 

@@ -5,9 +5,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "i2v/api/plan_policy.h"
 #include "i2v/core/runtime.h"
 #include "i2v/server/api_error.h"
 #include "i2v/server/auth.h"
+#include "i2v/server/job_params.h"
+#include "i2v/server/memory_report.h"
 #include "i2v/server/output_files.h"
 #include "i2v/server/static_assets.h"
 
@@ -254,11 +257,11 @@ void system_info(ApiContext& ctx, httplib::Response& res) {
        {"plan",
         {{"name", "per job"},
          {"precision", gen.value("precision", "fp32")},
-         {"budget_bytes", job_memory_budget()},
+         {"budget_bytes", api::detected_budget_bytes(false)},
          {"note",
           "each job runs the fastest plan whose predicted peak fits the budget (available "
-          "memory plus what this process holds); on out-of-memory a step is redone with the "
-          "next cheaper plan"}}},
+          "memory plus what this process holds, 10 % kept spare); on out-of-memory the "
+          "failing step is redone with the next cheaper plan"}}},
        {"queue_length", ctx.store.count(JobStatus::Queued)},
        {"running", running},
        {"limits", to_json(ctx.options.limits.params)},
@@ -277,12 +280,17 @@ void estimate(ApiContext& ctx, const httplib::Request& req, httplib::Response& r
   if (!j.contains("prompt") || j["prompt"] == "") j["prompt"] = "estimate";
   if (!j.contains("seed")) j["seed"] = 0;
   JobParams p = parse_job_params(j, ctx.options.limits.params);
-  const MemoryEstimate e = estimate_memory(p, ctx.generator.facts(), job_memory_budget());
+  const Estimate e = ctx.generator.estimate(to_request(p));
+  // The library's estimate, with plans named by their names.
+  nlohmann::json ej = nlohmann::json::parse(e.json);
+  ej["plan"] = e.plan;
+  ej["available_bytes"] = e.budget_bytes;
+  for (auto& c : ej["candidates"]) c["plan"] = c["plan"]["name"];
   nlohmann::json pj = to_json(p);
   pj.erase("prompt");
   pj.erase("negative_prompt");
   pj.erase("seed");
-  send_json(res, 200, {{"params", pj}, {"estimate", to_json(e)}});
+  send_json(res, 200, {{"params", pj}, {"estimate", ej}});
 }
 
 void serve_output(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {

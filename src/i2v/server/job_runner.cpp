@@ -1,17 +1,15 @@
 #include "i2v/server/job_runner.h"
 
-#include <c10/util/Exception.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <fstream>
 
-#include "i2v/core/runtime.h"
-#include "i2v/image/decode.h"
 #include "i2v/server/base64.h"
+#include "i2v/server/job_params.h"
+#include "i2v/server/memory_report.h"
 #include "i2v/server/output_files.h"
 #include "i2v/server/preview.h"
-#include "i2v/video/video_writer.h"
 
 namespace i2v::server {
 namespace fs = std::filesystem;
@@ -21,21 +19,9 @@ double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-// A failure message a user can act on.
-std::string describe_failure(const std::exception& e) {
-  if (dynamic_cast<const std::bad_alloc*>(&e)) {
-    return "out of memory while generating: try a smaller resolution, fewer frames, or close "
-           "other programs";
-  }
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) {
-    std::string m = c->what_without_backtrace();
-    if (m.find("alloc") != std::string::npos && m.find("memory") != std::string::npos) {
-      return "out of memory while generating (" + m.substr(0, 300) +
-             "): try a smaller resolution or fewer frames";
-    }
-    return "libtorch error: " + m.substr(0, 500);
-  }
-  return e.what();
+at::Tensor image_tensor(const Image& img) {
+  return at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
+      .clone();
 }
 }  // namespace
 
@@ -125,43 +111,21 @@ void JobRunner::run_job(const Job& job) {
   const auto t_start = std::chrono::steady_clock::now();
   nlohmann::json result = nlohmann::json::object();
   try {
-    pipeline::GenerationRequest r;
+    Request r = to_request(p);
     const std::string bytes = store_.image(id);
-    r.image = image::decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                                  job.image_name.empty() ? "the uploaded image" : job.image_name);
-    r.prompt = p.prompt;
-    r.negative_prompt = p.negative_prompt;
-    r.width = p.width;
-    r.height = p.height;
-    r.num_frames = p.frames;
-    r.target_fps = p.fps;
-    r.num_inference_steps = p.steps;
-    r.guidance_scale = p.guidance;
-    r.seed = p.seed;
-    generator_.validate(r);
-    // The fastest plan that fits; the cheaper ones are the fallback ladder on out-of-memory.
-    const MemoryEstimate plan = estimate_memory(p, generator_.facts(), job_memory_budget());
-    if (!plan.choice.fits) {
-      throw ConfigError("not enough memory for these settings: " + plan.choice.message);
-    }
-    r.plan = plan.choice.plan;
-    r.fallback = plan.choice.fallback;
+    r.image = Image::from_bytes(bytes.data(), bytes.size(),
+                                job.image_name.empty() ? "the uploaded image" : job.image_name);
 
-    const int every =
-        options_.preview_every > 0 ? options_.preview_every : std::max(1, p.steps / 25);
-    double sum_seconds = 0;
-    pipeline::GenerationHooks hooks;
-    hooks.cancelled = [this, id] {
+    Callbacks callbacks;
+    callbacks.preview_every = options_.preview_every;
+    callbacks.cancelled = [this, id] {
       std::lock_guard<std::mutex> lock(mu_);
       return stopping_ || cancel_id_ == id;
     };
-    hooks.on_step = [&](const pipeline::StepProgress& s) {
-      sum_seconds += s.seconds;
-      const double per_step = sum_seconds / s.step;
-      const double eta = per_step * (s.total - s.step);
+    callbacks.on_step = [&](const Progress& s) {
       {
         std::lock_guard<std::mutex> lock(mu_);
-        progress_ = RunningProgress{id, s.step, s.total, per_step, eta};
+        progress_ = RunningProgress{id, s.step, s.total, s.seconds_per_step, s.eta_seconds};
       }
       store_.set_progress(id, s.step);
       events_.publish(id, "step",
@@ -169,71 +133,56 @@ void JobRunner::run_job(const Job& job) {
                        {"step", s.step},
                        {"total", s.total},
                        {"seconds", s.seconds},
-                       {"seconds_per_step", per_step},
-                       {"eta_seconds", eta},
+                       {"seconds_per_step", s.seconds_per_step},
+                       {"eta_seconds", s.eta_seconds},
                        {"elapsed_seconds", since(t_start)},
                        {"memory", to_json(memory_snapshot())}});
-      if (s.step % every == 0 || s.step == s.total) {
-        const at::Tensor& src = s.predicted_original.defined() ? s.predicted_original : s.latents;
-        if (src.defined()) {
-          try {
-            const std::string jpg = encode_jpeg(latent_preview_rgb(src.detach()), 75);
-            events_.publish(id, "preview",
-                            {{"job", id},
-                             {"step", s.step},
-                             {"image", "data:image/jpeg;base64," + base64_encode(jpg)}});
-          } catch (const std::exception& e) {
-            spdlog::warn("job {}: preview failed: {}", id, e.what());
-          }
-        }
+    };
+    callbacks.on_preview = [&](int step, const Image& preview) {
+      try {
+        const std::string jpg = encode_jpeg(image_tensor(preview), 75);
+        events_.publish(id, "preview",
+                        {{"job", id},
+                         {"step", step},
+                         {"image", "data:image/jpeg;base64," + base64_encode(jpg)}});
+      } catch (const std::exception& e) {
+        spdlog::warn("job {}: preview failed: {}", id, e.what());
       }
     };
 
-    pipeline::GenerationResult out = generator_.generate(r, hooks);
-    if (cancel_id_ == id) throw pipeline::CancelledError();
+    // The library plans (the fastest plan that fits, the cheaper ones as its fallback ladder)
+    // and refuses settings nothing fits with OutOfMemoryError naming what would.
+    Result out = generator_.generate(r, callbacks);
+    if (cancel_id_ == id) throw CancelledError();
 
     fs::create_directories(options_.outputs_dir);
     const OutputNames names = new_output_names(options_.outputs_dir);
+    nlohmann::json meta = nlohmann::json::parse(out.metadata_json);
+    meta["job"] = id;
+    meta["image"] = job.image_name;
+    meta["params"]["resolution"] = p.resolution;
+    meta["attempts"] = job.attempts + 1;
+    out.metadata_json = meta.dump(2);
     const auto t_write = std::chrono::steady_clock::now();
-    video::VideoWriteOptions vopts;
-    vopts.fps = p.fps;
-    video::write_video(out.frames, names.video, vopts);
-    out.stage_seconds["write_video"] = since(t_write);
+    save_video(out, names.video.string());
     {
-      const std::string thumb = encode_jpeg(shrink_to(out.frames[0].contiguous(), 256), 85);
+      const std::string thumb = encode_jpeg(shrink_to(image_tensor(out.video.frame(0)), 256), 85);
       std::ofstream f(names.thumbnail, std::ios::binary);
       f.write(thumb.data(), static_cast<std::streamsize>(thumb.size()));
       if (!f) throw IoError("cannot write the thumbnail " + names.thumbnail.string());
     }
+    nlohmann::json stage_seconds = meta["stage_seconds"];
+    stage_seconds["write_video"] = since(t_write);
     const MemorySnapshot mem = memory_snapshot();
     result = {{"video", names.video.filename().string()},
               {"metadata", names.metadata.filename().string()},
               {"thumbnail", names.thumbnail.filename().string()},
               {"seconds", since(t_start)},
-              {"stage_seconds", out.stage_seconds},
+              {"stage_seconds", stage_seconds},
+              {"plan", out.plan},
+              {"final_plan", out.final_plan},
+              {"exact", out.exact},
               {"peak_rss_bytes", mem.peak_rss_bytes}};
-    nlohmann::json meta = {{"job", id},
-                           {"output", names.video.filename().string()},
-                           {"format", "mp4"},
-                           {"image", job.image_name},
-                           {"params", to_json(p)},
-                           {"generator", generator_.describe()},
-                           {"seconds", since(t_start)},
-                           {"stage_seconds", out.stage_seconds},
-                           {"peak_rss_bytes", mem.peak_rss_bytes},
-                           {"memory",
-                            {{"plan", r.plan.name},
-                             {"final_plan", out.final_plan.name},
-                             {"downgrades", out.downgrades},
-                             {"predicted_peak_bytes", plan.choice.estimate.peak},
-                             {"budget_bytes", plan.budget_bytes}}},
-                           {"attempts", job.attempts + 1},
-                           {"version", version_report()}};
-    {
-      std::ofstream f(names.metadata);
-      f << meta.dump(2) << "\n";
-      if (!f) throw IoError("cannot write the metadata " + names.metadata.string());
-    }
     store_.mark_finished(id, result);
     spdlog::info("job {}: finished in {:.1f} s -> {}", id, since(t_start),
                  names.video.filename().string());
@@ -243,7 +192,7 @@ void JobRunner::run_job(const Job& job) {
                      {"seconds", since(t_start)},
                      {"urls", done ? to_json(*done)["urls"] : nlohmann::json::object()},
                      {"result", result}});
-  } catch (const pipeline::CancelledError&) {
+  } catch (const CancelledError&) {
     bool by_user;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -259,7 +208,7 @@ void JobRunner::run_job(const Job& job) {
       events_.publish(id, "interrupted", {{"job", id}, {"reason", "the server is stopping"}});
     }
   } catch (const std::exception& e) {
-    const std::string reason = describe_failure(e);
+    const std::string reason = error_message(e);
     spdlog::error("job {}: failed: {}", id, reason);
     try {
       store_.mark_failed(id, reason, result);

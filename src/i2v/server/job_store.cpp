@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::server {
 namespace {

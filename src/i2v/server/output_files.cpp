@@ -1,9 +1,8 @@
 #include "i2v/server/output_files.h"
 
-#include <ctime>
 #include <map>
 
-#include "i2v/video/video_writer.h"
+#include "i2v/i2v.h"
 
 namespace i2v::server {
 namespace fs = std::filesystem;
@@ -18,29 +17,13 @@ const std::map<std::string, std::string>& allowed_types() {
 }  // namespace
 
 OutputNames new_output_names(const fs::path& outputs_dir) {
-  char stamp[32];
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  std::strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
   OutputNames n;
-  // The video name decides; its companions follow it (and are checked too).
-  fs::path base = outputs_dir / ("video_" + std::string(stamp) + ".mp4");
-  for (int i = 0;; ++i) {
-    fs::path v =
-        i == 0 ? base
-               : outputs_dir / ("video_" + std::string(stamp) + "_" + std::to_string(i) + ".mp4");
-    fs::path meta = v;
-    meta += ".json";
-    fs::path thumb = v;
-    thumb.replace_extension(".thumb.jpg");
-    if (!fs::exists(v) && !fs::exists(meta) && !fs::exists(thumb)) {
-      n.video = v;
-      n.metadata = meta;
-      n.thumbnail = thumb;
-      return n;
-    }
-  }
+  n.video = new_output_path(outputs_dir.string());  // the library's one naming rule
+  n.metadata = n.video;
+  n.metadata += ".json";
+  n.thumbnail = n.video;
+  n.thumbnail.replace_extension(".thumb.jpg");
+  return n;
 }
 
 std::optional<fs::path> servable_output(const fs::path& outputs_dir, const std::string& name) {

@@ -3,7 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/server/auth.h"
 #include "i2v/server/http_api.h"
 

@@ -1,6 +1,5 @@
-// What the job runner drives: something that validates and runs a generation request. The real
-// one wraps the loaded I2VGenXLPipeline (the model is loaded once, at server start); tests can
-// wrap it to inject failures.
+// What the job runner drives: the library's Generator (i2v/i2v.h) behind a small interface, so
+// that tests can wrap it to inject failures. The model is loaded once, at server start.
 #pragma once
 
 #include <memory>
@@ -8,8 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "i2v/pipeline/i2v_pipeline.h"
-#include "i2v/server/memory_report.h"
+#include "i2v/i2v.h"
 
 namespace i2v::server {
 
@@ -17,28 +15,28 @@ class VideoGenerator {
  public:
   virtual ~VideoGenerator() = default;
   // ConfigError naming the parameter when the model cannot take the request.
-  virtual void validate(const pipeline::GenerationRequest& r) const = 0;
-  virtual pipeline::GenerationResult generate(const pipeline::GenerationRequest& r,
-                                              const pipeline::GenerationHooks& hooks) = 0;
+  virtual void validate(const Request& r) const = 0;
+  // The plan the request would run with (the library's one plan policy).
+  virtual Estimate estimate(const Request& r) const = 0;
+  virtual Result generate(const Request& r, const Callbacks& callbacks) = 0;
   // {"model": ..., "precision": ..., "device": ...} for /api/system and metadata.
   virtual nlohmann::json describe() const = 0;
-  virtual ModelFacts facts() const = 0;
 };
 
-class PipelineGenerator : public VideoGenerator {
+class LibraryGenerator : public VideoGenerator {
  public:
-  PipelineGenerator(const std::string& model, const pipeline::PipelineOptions& options);
-  void validate(const pipeline::GenerationRequest& r) const override;
-  pipeline::GenerationResult generate(const pipeline::GenerationRequest& r,
-                                      const pipeline::GenerationHooks& hooks) override;
-  nlohmann::json describe() const override;
-  ModelFacts facts() const override { return facts_; }
+  explicit LibraryGenerator(const ModelOptions& options) : generator_(Generator::open(options)) {}
+  void validate(const Request& r) const override { generator_.validate(r); }
+  Estimate estimate(const Request& r) const override { return generator_.estimate(r); }
+  Result generate(const Request& r, const Callbacks& callbacks) override {
+    return generator_.generate(r, callbacks);
+  }
+  nlohmann::json describe() const override {
+    return nlohmann::json::parse(generator_.describe_json());
+  }
 
  private:
-  std::string model_;
-  double load_seconds_ = 0;  // before pipe_: its initializer sets this
-  pipeline::I2VGenXLPipeline pipe_;
-  ModelFacts facts_;
+  Generator generator_;
 };
 
 }  // namespace i2v::server

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/text/unicode.h"
 
 namespace i2v::text {

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/text/clip_pretokenizer.h"
 #include "i2v/text/clip_text_normalizer.h"
 #include "i2v/text/unicode.h"

@@ -17,7 +17,7 @@ extern "C" {
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::video {
 namespace fs = std::filesystem;
@@ -164,13 +164,20 @@ VideoFormat format_from_path(const fs::path& path) {
 }
 
 fs::path unique_output_path(const fs::path& path) {
-  if (!fs::exists(path)) return path;
+  // Free when neither the video nor its companions (metadata, thumbnail) exist.
+  auto taken = [](const fs::path& v) {
+    fs::path meta = v, thumb = v;
+    meta += ".json";
+    thumb.replace_extension(".thumb.jpg");
+    return fs::exists(v) || fs::exists(meta) || fs::exists(thumb);
+  };
+  if (!taken(path)) return path;
   const fs::path stem = path.parent_path() / path.stem();
   const std::string ext = path.extension().string();
   for (int i = 1;; ++i) {
     fs::path candidate = stem;
     candidate += "_" + std::to_string(i) + ext;
-    if (!fs::exists(candidate)) return candidate;
+    if (!taken(candidate)) return candidate;
   }
 }
 

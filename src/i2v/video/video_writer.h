@@ -27,7 +27,8 @@ void write_video(const at::Tensor& frames, const std::filesystem::path& out,
                  const VideoWriteOptions& options = {});
 
 // `path` if free, else the first free of path_1.ext, path_2.ext, ... (outputs never overwrite
-// one another).
+// one another). A name is free when neither it nor its companions <path>.json (metadata) and
+// <stem>.thumb.jpg (thumbnail) exist.
 std::filesystem::path unique_output_path(const std::filesystem::path& path);
 
 }  // namespace i2v::video

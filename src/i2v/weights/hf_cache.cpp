@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::weights {
 namespace fs = std::filesystem;

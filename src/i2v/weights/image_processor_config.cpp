@@ -1,6 +1,6 @@
 #include "i2v/weights/image_processor_config.h"
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/json_config.h"
 
 namespace i2v::weights {
@@ -66,11 +66,11 @@ std::vector<double> parse_channels(const nlohmann::json& j, const std::string& k
 
 }  // namespace
 
-CLIPImageProcessorConfig CLIPImageProcessorConfig::parse(const nlohmann::json& j,
+ClipImageProcessorConfig ClipImageProcessorConfig::parse(const nlohmann::json& j,
                                                          const std::string& source) {
   if (!j.is_object())
     throw ConfigError(source + ": an image processor config must be a JSON object");
-  CLIPImageProcessorConfig c;
+  ClipImageProcessorConfig c;
   c.do_resize = get_or(j, "do_resize", c.do_resize, source);
   if (j.contains("size") && !j.at("size").is_null())
     c.size = parse_size(j.at("size"), /*int_means_square=*/false, "size", source);
@@ -97,7 +97,7 @@ CLIPImageProcessorConfig CLIPImageProcessorConfig::parse(const nlohmann::json& j
   return c;
 }
 
-CLIPImageProcessorConfig CLIPImageProcessorConfig::load(const std::filesystem::path& file) {
+ClipImageProcessorConfig ClipImageProcessorConfig::load(const std::filesystem::path& file) {
   return parse(read_json_file(file), file.string());
 }
 

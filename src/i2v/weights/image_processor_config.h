@@ -20,7 +20,7 @@ struct ImageSize {
   std::optional<int64_t> width;
 };
 
-struct CLIPImageProcessorConfig {
+struct ClipImageProcessorConfig {
   bool do_resize = true;
   ImageSize size{224, std::nullopt, std::nullopt, std::nullopt};  // shortest_edge 224
   int resample =
@@ -38,8 +38,8 @@ struct CLIPImageProcessorConfig {
   // Accepts the forms transformers does: "size" as an int (shortest edge) or a dict,
   // "crop_size" as an int (square) or {height, width}, mean/std as a number or 3 numbers.
   // Throws ConfigError naming `source` and the key.
-  static CLIPImageProcessorConfig parse(const nlohmann::json& j, const std::string& source);
-  static CLIPImageProcessorConfig load(const std::filesystem::path& file);
+  static ClipImageProcessorConfig parse(const nlohmann::json& j, const std::string& source);
+  static ClipImageProcessorConfig load(const std::filesystem::path& file);
 };
 
 }  // namespace i2v::weights

@@ -11,7 +11,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::weights {
 

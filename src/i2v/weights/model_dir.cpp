@@ -1,6 +1,6 @@
 #include "i2v/weights/model_dir.h"
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/hf_cache.h"
 #include "i2v/weights/json_config.h"
 

@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/weights/json_config.h"
 
 namespace i2v::weights {

@@ -3,7 +3,7 @@
 #include <utility>
 #include <vector>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::clip {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::clip {
 

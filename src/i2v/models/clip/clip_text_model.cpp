@@ -2,7 +2,7 @@
 
 #include <sstream>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::clip {
 

@@ -2,7 +2,7 @@
 
 #include <torch/nn/modules/container/modulelist.h>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 #include "i2v/nn/basic_transformer_block.h"
 
 namespace i2v::unet {

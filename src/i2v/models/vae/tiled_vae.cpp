@@ -6,7 +6,7 @@
 #include <sstream>
 #include <vector>
 
-#include "i2v/core/error.h"
+#include "i2v/error.h"
 
 namespace i2v::vae {
 

@@ -1,4 +1,5 @@
-// Errors a user can act on: each names the file, tensor, parameter or resource at fault.
+// Errors a user can act on: each names the file, tensor, parameter or resource at fault. Part of
+// the public API (i2v/i2v.h); standard library only.
 #pragma once
 
 #include <stdexcept>
@@ -32,6 +33,19 @@ class ConfigError : public Error {
 
 // Tensors do not fit the model: missing, unexpected or mis-shaped weights, wrong input shapes.
 class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A generation was stopped on request (Generator::cancel, a front end's cancel).
+class CancelledError : public Error {
+ public:
+  CancelledError() : Error("generation cancelled") {}
+};
+
+// Memory ran out and the fallback ladder had no cheaper plan left; the message says what failed
+// and which settings would need less.
+class OutOfMemoryError : public Error {
  public:
   using Error::Error;
 };

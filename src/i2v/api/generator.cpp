@@ -1,0 +1,295 @@
+// i2v::Generator: the one "generate a video" use case behind the public API. The CLI, the server,
+// probe and the benches call this; the pipeline below it knows nothing of front ends.
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "i2v/api/image_conversion.h"
+#include "i2v/api/metadata.h"
+#include "i2v/api/option_parsing.h"
+#include "i2v/api/plan_policy.h"
+#include "i2v/core/limits.h"
+#include "i2v/core/runtime.h"
+#include "i2v/io/safetensors.h"
+#include "i2v/memory/memory_log.h"
+#include "i2v/memory/memory_stats.h"
+#include "i2v/memory/out_of_memory.h"
+#include "i2v/pipeline/i2v_pipeline.h"
+#include "i2v/pipeline/latent_preview.h"
+#include "i2v/pipeline/model_facts.h"
+
+namespace i2v {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// What a model's options resolve to, and the facts the estimator needs (configs and headers only).
+struct ResolvedModel {
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+  weights::VariantMode variant = weights::VariantMode::Auto;
+  memory::ModelFacts facts;
+};
+
+ResolvedModel resolve(const ModelOptions& o) {
+  if (o.model.empty()) throw ConfigError("ModelOptions.model: give a model folder or repo id");
+  if (o.memory_budget_bytes < 0) throw ConfigError("the memory budget must not be negative");
+  if (o.enforce_budget && o.memory_budget_bytes <= 0) {
+    throw ConfigError("--enforce-budget needs --memory-budget");
+  }
+  ResolvedModel m;
+  m.device = api::parse_device(o.device);
+  m.dtype = api::parse_precision(o.precision, m.device);
+  m.variant = weights::parse_variant_mode(o.variant);
+  m.facts = pipeline::model_facts(weights::ModelDir::open(o.model), m.dtype, m.variant);
+  return m;
+}
+
+memory::Shapes shapes_of(const Request& r, const ResolvedModel& m) {
+  return memory::Shapes::of(r.width, r.height, r.frames, r.guidance,
+                            static_cast<int64_t>(c10::elementSize(m.dtype)), r.decode_chunk_size,
+                            m.device.is_cuda());
+}
+
+// Of the predicted peak: the weights resident while the UNet runs.
+int64_t resident_weights(const memory::ModelFacts& f, const memory::ExecPlan& plan) {
+  return plan.residency == memory::Residency::StreamBlocks ? f.unet_block_bytes
+                                                           : f.unet_bytes + f.vae_bytes;
+}
+
+api::PlanDecision decide(const Request& r, const ResolvedModel& m, const ModelOptions& o) {
+  check_limits(r, Limits{});
+  return api::decide_plan(m.facts, shapes_of(r, m), r.plan, r.overrides, o.memory_budget_bytes);
+}
+
+// The pipeline's request for the parts that are the user's (image, prompt, sizes, steps ...).
+pipeline::GenerationRequest to_pipeline_request(const Request& request) {
+  pipeline::GenerationRequest r;
+  r.image = api::to_rgb_image(request.image);
+  r.prompt = request.prompt;
+  r.negative_prompt = request.negative_prompt;
+  r.width = request.width;
+  r.height = request.height;
+  r.num_frames = request.frames;
+  r.target_fps = request.fps;
+  r.num_inference_steps = request.steps;
+  r.guidance_scale = request.guidance;
+  r.decode_chunk_size = request.decode_chunk_size;
+  return r;
+}
+
+// An enforced CPU budget for the duration of one generation (the previous one comes back).
+class ScopedCpuBudget {
+ public:
+  explicit ScopedCpuBudget(int64_t bytes) : saved_(memory::cpu_budget()) {
+    if (bytes > 0) memory::set_cpu_budget(bytes);
+  }
+  ~ScopedCpuBudget() { memory::set_cpu_budget(saved_); }
+
+ private:
+  int64_t saved_;
+};
+
+}  // namespace
+
+std::string error_message(const std::exception& e) {
+  if (dynamic_cast<const Error*>(&e) && !dynamic_cast<const memory::BudgetExceededError*>(&e)) {
+    return e.what();
+  }
+  std::string what = e.what();
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) what = c->what_without_backtrace();
+  if (memory::is_out_of_memory(e)) {
+    return "out of memory while generating, with no cheaper plan left (" + what.substr(0, 300) +
+           "): try a smaller resolution, fewer frames, --plan stream, or close other programs";
+  }
+  if (dynamic_cast<const c10::Error*>(&e)) return "libtorch error: " + what.substr(0, 500);
+  return "generation failed: " + what;
+}
+
+struct Generator::Impl {
+  ModelOptions options;
+  ResolvedModel model;
+  std::unique_ptr<pipeline::I2VGenXLPipeline> pipe;
+  double load_seconds = 0;
+  std::atomic<bool> cancel{false};
+};
+
+Generator::Generator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Generator::Generator(Generator&&) noexcept = default;
+Generator& Generator::operator=(Generator&&) noexcept = default;
+Generator::~Generator() = default;
+
+Generator Generator::open(const ModelOptions& options) {
+  memory::install_counting_allocator();
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->model = resolve(options);
+  const auto t0 = Clock::now();
+  pipeline::PipelineOptions p;
+  p.dtype = impl->model.dtype;
+  p.variant = impl->model.variant;
+  p.device = impl->model.device;
+  impl->pipe = pipeline::I2VGenXLPipeline::load(options.model, p);
+  impl->load_seconds = since(t0);
+  spdlog::info("model {} loaded in {:.1f} s ({}, {}, {} threads)",
+               impl->pipe->model_dir().description(), impl->load_seconds,
+               api::precision_name(p.dtype), p.device.str(), at::get_num_threads());
+  return Generator(std::move(impl));
+}
+
+std::string Generator::describe_json() const {
+  const memory::ModelFacts& f = impl_->model.facts;
+  return nlohmann::json{
+      {"model", impl_->pipe->model_dir().description()},
+      {"model_path", impl_->options.model},
+      {"precision", api::precision_name(impl_->model.dtype)},
+      {"device", impl_->model.device.str()},
+      {"threads", at::get_num_threads()},
+      {"weights_bytes", f.text_bytes + f.image_bytes + f.vae_bytes + f.unet_bytes},
+      {"load_seconds", impl_->load_seconds}}
+      .dump();
+}
+
+void Generator::validate(const Request& request) const {
+  check_limits(request, Limits{});
+  pipeline::GenerationRequest r = to_pipeline_request(request);
+  r.plan.vae_tile = request.overrides.vae_tile;
+  r.plan.vae_tile_overlap = request.overrides.vae_tile_overlap;
+  impl_->pipe->validate(r);
+}
+
+Estimate Generator::estimate(const Request& request) const {
+  const api::PlanDecision d = decide(request, impl_->model, impl_->options);
+  return api::to_estimate(d, resident_weights(impl_->model.facts, d.choice.plan));
+}
+
+Estimate estimate(const ModelOptions& options, const Request& request) {
+  const ResolvedModel m = resolve(options);
+  const api::PlanDecision d = decide(request, m, options);
+  return api::to_estimate(d, resident_weights(m.facts, d.choice.plan));
+}
+
+void Generator::cancel() {
+  impl_->cancel = true;
+}
+
+Result Generator::generate(const Request& request, const Callbacks& callbacks) {
+  Impl& g = *impl_;
+  const auto t_start = Clock::now();
+  g.cancel = false;
+  validate(request);
+  const int64_t seed = resolve_seed(request.seed);
+
+  // The plan, before anything runs: nothing fitting is an error that names what would fit.
+  const api::PlanDecision decision = decide(request, g.model, g.options);
+  if (!decision.choice.fits) {
+    throw OutOfMemoryError("not enough memory for these settings: " + decision.choice.message);
+  }
+  const memory::ExecPlan& plan = decision.choice.plan;
+  spdlog::info("[Memory] plan '{}' predicted peak {} ({} {})", plan.name,
+               memory::format_bytes(decision.choice.estimate.peak), decision.budget_source,
+               memory::format_bytes(decision.budget_bytes));
+  if (!plan.exact()) {
+    spdlog::warn(
+        "[Memory] tiled VAE ({} px tiles): approximate, the frames differ from an "
+        "untiled decode",
+        plan.vae_tile);
+  }
+
+  pipeline::GenerationRequest r = to_pipeline_request(request);
+  r.seed = seed;
+  r.plan = plan;
+  r.fallback = decision.choice.fallback;
+  if (!request.noise_file.empty()) {
+    auto noise = io::SafetensorsFile::open(request.noise_file);
+    for (const char* name : {"initial_noise", "vae_posterior_noise"}) {
+      if (!noise->contains(name)) {
+        throw FormatError(request.noise_file + " has no tensor '" + name + "'");
+      }
+    }
+    r.initial_noise = noise->tensor("initial_noise", at::kFloat);
+    r.vae_posterior_noise = noise->tensor("vae_posterior_noise", at::kFloat);
+  }
+
+  // Counted CPU bytes exclude the mapped weights: the allocator gets what they leave.
+  const int64_t enforced =
+      g.options.enforce_budget
+          ? std::max<int64_t>(int64_t{64} << 20, g.options.memory_budget_bytes -
+                                                     memory::runtime_baseline_bytes() -
+                                                     resident_weights(g.model.facts, plan))
+          : 0;
+  ScopedCpuBudget budget(enforced);
+  memory::MemoryLog log(request.memory_log_file, g.model.device.is_cuda());
+
+  pipeline::GenerationHooks hooks;
+  hooks.memory_log = &log;
+  hooks.cancelled = [&] {
+    return g.cancel.load() || (callbacks.cancelled && callbacks.cancelled());
+  };
+  const int every =
+      callbacks.preview_every > 0 ? callbacks.preview_every : std::max(1, request.steps / 25);
+  double step_seconds = 0;
+  hooks.on_step = [&](const pipeline::StepProgress& s) {
+    step_seconds += s.seconds;
+    if (callbacks.on_step) {
+      Progress p;
+      p.step = s.step;
+      p.total = s.total;
+      p.seconds = s.seconds;
+      p.seconds_per_step = step_seconds / s.step;
+      p.eta_seconds = p.seconds_per_step * (s.total - s.step);
+      const memory::MemorySnapshot m = memory::snapshot(g.model.device.is_cuda());
+      p.memory_bytes = m.cuda ? m.allocated : m.rss;
+      callbacks.on_step(p);
+    }
+    if (callbacks.on_preview && (s.step % every == 0 || s.step == s.total)) {
+      const at::Tensor& src = s.predicted_original.defined() ? s.predicted_original : s.latents;
+      callbacks.on_preview(s.step, api::to_image(pipeline::latent_preview_rgb(src)));
+    }
+  };
+  std::vector<std::pair<std::string, at::Tensor>> dumped;
+  if (!request.dump_file.empty()) {
+    hooks.dump = [&dumped](const std::string& name, const at::Tensor& t) {
+      dumped.emplace_back(name, t.detach().to(at::kCPU).contiguous().clone());
+    };
+  }
+
+  pipeline::GenerationResult out;
+  try {
+    out = g.pipe->generate(r, hooks);
+  } catch (const Error&) {
+    throw;  // already a sentence for the user (CancelledError included)
+  } catch (const std::exception& e) {
+    if (memory::is_out_of_memory(e)) throw OutOfMemoryError(error_message(e));
+    throw Error(error_message(e));
+  }
+  if (!request.dump_file.empty()) io::save_safetensors(request.dump_file, dumped);
+
+  Result result;
+  result.video = api::to_video(out.frames);
+  result.seed = seed;
+  result.fps = request.fps;
+  result.plan = plan.name;
+  result.final_plan = out.final_plan.name;
+  result.exact = out.exact;
+  result.peak_memory_bytes = static_cast<int64_t>(peak_rss_bytes());
+  api::RunRecord record;
+  record.request = &request;
+  record.seed = seed;
+  record.model = nlohmann::json::parse(describe_json());
+  record.decision = &decision;
+  record.result = &out;
+  record.enforced = g.options.enforce_budget;
+  record.seconds = since(t_start);
+  record.memory_log = request.memory_log_file;
+  result.metadata_json = api::metadata_json(record).dump(2);
+  return result;
+}
+
+}  // namespace i2v

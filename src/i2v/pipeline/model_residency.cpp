@@ -1,0 +1,174 @@
+#include "i2v/pipeline/model_residency.h"
+
+#include <algorithm>
+
+namespace i2v::pipeline {
+namespace {
+
+int64_t tensor_bytes(const torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters(true)) n += p.numel() * p.element_size();
+  for (const auto& b : m.buffers(true)) n += b.numel() * b.element_size();
+  return n;
+}
+
+// Converts every tensor of `m` that lies outside `blocks` (directly or in a sub-module that is
+// neither a block nor holds one, e.g. the ModuleList holding the down blocks) for good.
+void convert_outside_blocks(torch::nn::Module& m, const std::vector<torch::nn::Module*>& blocks,
+                            const memory::WeightStager& stager) {
+  auto is_block = [&](const torch::nn::Module* x) {
+    return std::find(blocks.begin(), blocks.end(), x) != blocks.end();
+  };
+  stager.convert_in_place(m, /*recurse=*/false);  // tensors registered on `m` itself
+  for (const auto& child : m.children()) {
+    if (is_block(child.get())) continue;
+    bool holds_block = false;
+    for (const auto& sub : child->modules(/*include_self=*/false))
+      holds_block |= is_block(sub.get());
+    if (holds_block) {
+      convert_outside_blocks(*child, blocks, stager);
+    } else {
+      stager.convert_in_place(*child);
+    }
+  }
+}
+
+}  // namespace
+
+std::string to_string(Model m) {
+  switch (m) {
+    case Model::TextEncoder:
+      return "text_encoder";
+    case Model::ImageEncoder:
+      return "image_encoder";
+    case Model::Vae:
+      return "vae";
+    case Model::UNet:
+      break;
+  }
+  return "unet";
+}
+
+ModelResidency::ModelResidency(memory::WeightStager::Options staging) : stager_(staging) {}
+
+void ModelResidency::adopt(Slot& slot, std::shared_ptr<torch::nn::Module> module) {
+  slot.module = std::move(module);
+  slot.pages = memory::MappedWeights::of(*slot.module);
+  slot.weights = {tensor_bytes(*slot.module), slot.pages.mapped_bytes()};
+}
+
+void ModelResidency::add(Model which, std::shared_ptr<torch::nn::Module> module, Loader reload) {
+  Slot& slot = slots_[which];
+  slot.reload = std::move(reload);
+  adopt(slot, std::move(module));
+  if (slot.reload && !slot.pages.all_mapped()) {
+    slot.module.reset();  // checked by loading; held again only while its stage runs
+    memory::trim_heap();
+  }
+}
+
+void ModelResidency::add_unet(std::shared_ptr<torch::nn::Module> unet,
+                              std::vector<torch::nn::Module*> blocks, bool cast_per_block) {
+  unet_blocks_ = std::move(blocks);
+  unet_cast_per_block_ = cast_per_block;
+  convert_outside_blocks(*unet, unet_blocks_, stager_);
+  memory::trim_heap();
+  add(Model::UNet, std::move(unet));
+}
+
+ModelResidency::Lease::Lease(ModelResidency* owner, Model which, memory::Residency residency,
+                             std::shared_ptr<torch::nn::Module> module)
+    : owner_(owner), which_(which), residency_(residency), module_(std::move(module)) {}
+
+ModelResidency::Lease::Lease(Lease&& o) noexcept
+    : owner_(o.owner_), which_(o.which_), residency_(o.residency_), module_(std::move(o.module_)) {
+  o.owner_ = nullptr;
+}
+
+ModelResidency::Lease::~Lease() {
+  if (owner_) owner_->end(which_, residency_);
+}
+
+ModelResidency::Lease ModelResidency::lease(Model which, const memory::ExecPlan& plan) {
+  Slot& slot = slots_.at(which);
+  if (!slot.module) adopt(slot, slot.reload());
+  if (slot.leases++ == 0) begin(which, slot, plan.residency);
+  return Lease(this, which, plan.residency, slot.module);
+}
+
+void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency) {
+  const bool cpu = stager_.options().device.is_cpu();
+  if (which != Model::UNet) {
+    stager_.stage(*slot.module);  // CPU with weights in the compute dtype: nothing to do
+    return;
+  }
+  // CPU: the UNet stays mapped; per-block casts happen in block_hooks.
+  if (cpu) return;
+  if (residency == memory::Residency::StreamBlocks) {
+    stager_.unstage(*slot.module);  // a whole UNet staged by an earlier plan
+    if (!unet_pinned_) {
+      for (auto* block : unet_blocks_) memory::WeightStager::pin_home(*block);
+      unet_pinned_ = true;
+    }
+    return;
+  }
+  stager_.stage(*slot.module);  // Resident and OnDemand: the whole UNet on the device
+  slot.pages.release();         // its host pages are not read while it is there
+}
+
+void ModelResidency::end(Model which, memory::Residency residency) {
+  Slot& slot = slots_.at(which);
+  if (--slot.leases > 0) return;
+  torch::nn::Module& m = *slot.module;
+  // A GPU plan with everything resident keeps the staged copies for the next generation.
+  const bool keep = !stager_.options().device.is_cpu() && residency == memory::Residency::Resident;
+  if (!keep) {
+    stager_.unstage(m);
+    if (which == Model::UNet) {
+      for (auto* block : unet_blocks_) stager_.unstage(*block);
+      stager_.drop_prefetches();
+    }
+  }
+  slot.pages.release();  // read again (from the page cache) at the next lease
+  if (!keep && slot.reload && !slot.pages.all_mapped()) {
+    slot.module.reset();  // converted weights: freed now, loaded again at the next lease
+    memory::trim_heap();
+  }
+}
+
+const memory::MappedWeights& ModelResidency::pages_of(torch::nn::Module& block) {
+  // Found once, while the block's tensors are the home (mapped) ones.
+  auto it = block_pages_.find(&block);
+  if (it == block_pages_.end())
+    it = block_pages_.emplace(&block, memory::MappedWeights::of(block)).first;
+  return it->second;
+}
+
+std::optional<memory::BlockHooks> ModelResidency::block_hooks(const memory::ExecPlan& plan) {
+  const bool cpu = stager_.options().device.is_cpu();
+  const bool streaming = plan.residency == memory::Residency::StreamBlocks;
+  // Whole-UNet plans on a GPU were staged by the lease; on CPU with weights in the compute
+  // dtype there is nothing to stage.
+  if (!streaming && !(cpu && unet_cast_per_block_)) return std::nullopt;
+  memory::BlockSchedule schedule{unet_blocks_};
+  memory::BlockHooks hooks;
+  hooks.before = [this, schedule, cpu, streaming](torch::nn::Module& m) {
+    const memory::MappedWeights& pages = pages_of(m);
+    // Streaming with a cast: the staged copy is what runs, so the stored pages can go now.
+    if (stager_.stage(m) && cpu && streaming) pages.release();
+    if (torch::nn::Module* next = schedule.next_after(&m)) stager_.prefetch(*next);
+  };
+  hooks.after = [this, cpu, streaming](torch::nn::Module& m) {
+    stager_.unstage(m);
+    if (cpu && streaming) pages_of(m).release();
+  };
+  return hooks;
+}
+
+std::map<std::string, ModelResidency::Weights> ModelResidency::weights() const {
+  std::map<std::string, Weights> out;
+  for (const auto& [which, slot] : slots_) out[to_string(which)] = slot.weights;
+  return out;
+}
+
+}  // namespace i2v::pipeline
