@@ -83,6 +83,31 @@ TEST(MemoryCli, GenerateRecordsPlanStagesAndLog) {
   EXPECT_NE(out.find("--memory-budget 1MiB"), std::string::npos) << out;
 }
 
+// One plan policy: probe shows what generate with the same flags runs — the same plan with the
+// same predicted peak (same precision, shapes, budget rule).
+TEST(MemoryCli, ProbePredictsWhatGenerateRuns) {
+  test::TempDir tmp;
+  for (const std::string flags : {" --memory-budget 4GiB", " --plan chunked+seqcfg", ""}) {
+    std::string out;
+    ASSERT_EQ(test::run_command(
+                  i2v_cmd(tmp) + "probe --json" + golden_args() + flags + " 2>/dev/null", &out),
+              0)
+        << out;
+    const auto probe = nlohmann::json::parse(out);
+    const auto video = tmp / "p.mp4";
+    ASSERT_EQ(test::run_command(i2v_cmd(tmp) + "generate" + golden_args() + flags +
+                                    " --overwrite --output " + video.string(),
+                                &out),
+              0)
+        << out;
+    std::ifstream meta_in(video.string() + ".json");
+    const auto meta = nlohmann::json::parse(meta_in);
+    EXPECT_EQ(probe["chosen"], meta["memory"]["plan"]["name"]) << flags;
+    EXPECT_EQ(probe["predicted_peak_bytes"], meta["memory"]["predicted_peak_bytes"]) << flags;
+    EXPECT_EQ(probe["fallback"], meta["memory"]["fallback"]) << flags;
+  }
+}
+
 TEST(MemoryCli, TiledVaeIsRecordedAsApproximateAndBadTilesAreRefused) {
   test::TempDir tmp;
   const auto video = tmp / "t.mp4";
