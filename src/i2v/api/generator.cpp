@@ -118,6 +118,8 @@ struct Generator::Impl {
   std::unique_ptr<pipeline::I2VGenXLPipeline> pipe;
   double load_seconds = 0;
   std::atomic<bool> cancel{false};
+
+  nlohmann::json describe() const;
 };
 
 Generator::Generator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -143,17 +145,19 @@ Generator Generator::open(const ModelOptions& options) {
   return Generator(std::move(impl));
 }
 
+nlohmann::json Generator::Impl::describe() const {
+  const memory::ModelFacts& f = model.facts;
+  return {{"model", pipe->model_dir().description()},
+          {"model_path", options.model},
+          {"precision", api::precision_name(model.dtype)},
+          {"device", model.device.str()},
+          {"threads", at::get_num_threads()},
+          {"weights_bytes", f.text_bytes + f.image_bytes + f.vae_bytes + f.unet_bytes},
+          {"load_seconds", load_seconds}};
+}
+
 std::string Generator::describe_json() const {
-  const memory::ModelFacts& f = impl_->model.facts;
-  return nlohmann::json{
-      {"model", impl_->pipe->model_dir().description()},
-      {"model_path", impl_->options.model},
-      {"precision", api::precision_name(impl_->model.dtype)},
-      {"device", impl_->model.device.str()},
-      {"threads", at::get_num_threads()},
-      {"weights_bytes", f.text_bytes + f.image_bytes + f.vae_bytes + f.unet_bytes},
-      {"load_seconds", impl_->load_seconds}}
-      .dump();
+  return impl_->describe().dump();
 }
 
 void Generator::validate(const Request& request) const {
@@ -183,7 +187,6 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   Impl& g = *impl_;
   const auto t_start = Clock::now();
   g.cancel = false;
-  validate(request);
   const int64_t seed = resolve_seed(request.seed);
 
   // The plan, before anything runs: nothing fitting is an error that names what would fit.
@@ -206,6 +209,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   r.seed = seed;
   r.plan = plan;
   r.fallback = decision.choice.fallback;
+  g.pipe->validate(r);  // the model's checks, every rung of the ladder included
   if (!request.noise_file.empty()) {
     auto noise = io::SafetensorsFile::open(request.noise_file);
     for (const char* name : {"initial_noise", "vae_posterior_noise"}) {
@@ -282,7 +286,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   api::RunRecord record;
   record.request = &request;
   record.seed = seed;
-  record.model = nlohmann::json::parse(describe_json());
+  record.model = g.describe();
   record.decision = &decision;
   record.result = &out;
   record.enforced = g.options.enforce_budget;

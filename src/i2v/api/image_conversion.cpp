@@ -62,6 +62,15 @@ Image to_image(const at::Tensor& hwc) {
   return out;
 }
 
+at::Tensor image_tensor(const Image& img) {
+  if (img.width < 1 || img.height < 1 ||
+      img.rgb.size() != static_cast<size_t>(img.width) * img.height * 3) {
+    throw ConfigError("the image is empty or its buffer does not hold width x height x 3 bytes");
+  }
+  return at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
+      .clone();
+}
+
 Video to_video(const at::Tensor& fhwc) {
   const at::Tensor t = fhwc.to(at::kCPU, at::kByte).contiguous();
   Video v;

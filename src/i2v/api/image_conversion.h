@@ -11,8 +11,9 @@ namespace i2v::api {
 
 image::RgbImage to_rgb_image(const Image& image);
 Image to_image(const image::RgbImage& image);
-// (H, W, 3) uint8 -> Image.
+// (H, W, 3) uint8 -> Image, and back (a copy).
 Image to_image(const at::Tensor& hwc);
+at::Tensor image_tensor(const Image& image);
 // (F, H, W, 3) uint8 -> Video, and back (a view of the video's bytes: keep the video alive).
 Video to_video(const at::Tensor& fhwc);
 at::Tensor frames_tensor(const Video& video);

@@ -10,7 +10,6 @@
 
 #include "i2v/memory/mapped_weights.h"
 #include "i2v/memory/out_of_memory.h"
-#include "i2v/models/vae/decode_frames.h"
 #include "i2v/models/vae/tiled_vae.h"
 #include "i2v/pipeline/pipeline_run.h"
 
@@ -28,9 +27,8 @@ std::string describe(int64_t chunk, const vae::VaeTiling& tiling) {
 at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
                                     const at::Tensor& latents) {
   const memory::ExecPlan& plan = run.ladder.plan();
-  auto lease = residency_.lease(Model::Vae, plan);
-  const at::Tensor z = (latents / vae_->config().scaling_factor).to(options_.dtype);
-  const int64_t frames = z.size(2);
+  auto lease = residency_.lease(Model::Vae, plan);  // held across the chunks (and retries)
+  const int64_t frames = latents.size(2);
   const int64_t longest = std::max(r.width, r.height);
   int64_t chunk = r.decode_chunk_size;
   vae::VaeTiling tiling{plan.vae_tile, plan.vae_tile_overlap};
@@ -55,8 +53,10 @@ at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
     try {
       if (run.hooks.before_attempt)
         run.hooks.before_attempt("vae_decode", static_cast<int>(done + 1), plan);
-      parts.push_back(vae::decode_frames(*vae_, z.slice(2, done, done + n), n, tiling)
-                          .to(at::kCPU, at::kFloat));
+      memory::ExecPlan rung = plan;
+      rung.vae_tile = tiling.tile_sample_size;
+      rung.vae_tile_overlap = tiling.overlap;
+      parts.push_back(decode_latents(latents.slice(2, done, done + n), static_cast<int>(n), rung));
       done += n;
     } catch (const std::exception& e) {
       const std::string from = describe(chunk, tiling);

@@ -69,7 +69,8 @@ class I2VGenXLPipeline {
                            const at::Tensor& posterior_noise, const GenerationHooks& hooks = {},
                            const memory::ExecPlan& plan = {});
   // Latents (1, C, F, h, w) -> video (1, 3, F, H, W) float32 in [-1, 1], `chunk` frames per VAE
-  // call under `plan` (its tiling). No fallback here: generate() brings the ladder.
+  // call under `plan` (its tiling). No fallback here: generate()'s decode stage calls this per
+  // chunk of frames under its fallback rungs.
   at::Tensor decode_latents(const at::Tensor& latents, int chunk,
                             const memory::ExecPlan& plan = {});
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "i2v/api/image_conversion.h"
 #include "i2v/server/base64.h"
 #include "i2v/server/job_params.h"
 #include "i2v/server/memory_report.h"
@@ -17,11 +18,6 @@ namespace fs = std::filesystem;
 namespace {
 double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-at::Tensor image_tensor(const Image& img) {
-  return at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
-      .clone();
 }
 }  // namespace
 
@@ -140,7 +136,7 @@ void JobRunner::run_job(const Job& job) {
     };
     callbacks.on_preview = [&](int step, const Image& preview) {
       try {
-        const std::string jpg = encode_jpeg(image_tensor(preview), 75);
+        const std::string jpg = encode_jpeg(api::image_tensor(preview), 75);
         events_.publish(id, "preview",
                         {{"job", id},
                          {"step", step},
@@ -166,7 +162,8 @@ void JobRunner::run_job(const Job& job) {
     const auto t_write = std::chrono::steady_clock::now();
     save_video(out, names.video.string());
     {
-      const std::string thumb = encode_jpeg(shrink_to(image_tensor(out.video.frame(0)), 256), 85);
+      const std::string thumb =
+          encode_jpeg(shrink_to(api::image_tensor(out.video.frame(0)), 256), 85);
       std::ofstream f(names.thumbnail, std::ios::binary);
       f.write(thumb.data(), static_cast<std::streamsize>(thumb.size()));
       if (!f) throw IoError("cannot write the thumbnail " + names.thumbnail.string());
