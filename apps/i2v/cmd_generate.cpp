@@ -187,6 +187,7 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     fs::path out = a->output.empty() ? fs::path(new_output_path("outputs")) : fs::path(a->output);
     video::format_from_path(out);
     if (!a->overwrite) out = video::unique_output_path(out);
+    if (!out.parent_path().empty()) fs::create_directories(out.parent_path());
     r.memory_log_file = a->memory_log.empty() ? out.string() + ".memory.jsonl" : a->memory_log;
     r.image = Image::from_file(a->image);
 

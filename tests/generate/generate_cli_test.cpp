@@ -52,6 +52,17 @@ TEST(GenerateCli, WritesAnH264Mp4WithMetadata) {
   EXPECT_TRUE(fs::exists(tmp / "clip_1.mp4"));
 }
 
+// The output's folder is made (with the memory log beside the video), as the README's demo needs.
+TEST(GenerateCli, MakesTheOutputFolder) {
+  test::TempDir tmp;
+  std::string out;
+  const fs::path video = tmp / "new/deeper/clip.mp4";
+  ASSERT_EQ(test::run_command(base_command(tmp) + " --output " + video.string(), &out), 0) << out;
+  EXPECT_TRUE(fs::exists(video));
+  EXPECT_TRUE(fs::exists(video.string() + ".json"));
+  EXPECT_TRUE(fs::exists(video.string() + ".memory.jsonl"));
+}
+
 TEST(GenerateCli, ReplaysTheReferenceRunFromTheCommandLine) {
   test::TempDir tmp;
   const fs::path run = test::golden_dir() / "golden/pipeline_run.safetensors";
