@@ -7,6 +7,7 @@
 #include "i2v/core/log.h"
 #include "i2v/core/runtime.h"
 #include "i2v/error.h"
+#include "i2v/memory/memory_stats.h"
 
 namespace i2v::cli {
 std::vector<CommandEntry>& command_registry() {
@@ -31,6 +32,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   configure_threads();  // before --version, which reports the thread count
+  // Every command counts its CPU memory and reuses freed large blocks (memory/block_reuse.h),
+  // so benches run with the allocator the pipeline runs with.
+  i2v::memory::install_counting_allocator();
   auto& registry = i2v::cli::command_registry();
   std::stable_sort(registry.begin(), registry.end(),
                    [](const auto& a, const auto& b) { return a.order < b.order; });

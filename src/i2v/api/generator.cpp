@@ -96,6 +96,11 @@ class ScopedCpuBudget {
   int64_t saved_;
 };
 
+// Freed blocks kept for reuse during a generation go back to the system when it ends.
+struct ReleaseCachedBlocksAtExit {
+  ~ReleaseCachedBlocksAtExit() { memory::release_cached_blocks(); }
+};
+
 }  // namespace
 
 std::string error_message(const std::exception& e) {
@@ -228,6 +233,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
                                                      memory::runtime_baseline_bytes() -
                                                      resident_weights(g.model.facts, plan))
           : 0;
+  ReleaseCachedBlocksAtExit release_blocks;
   ScopedCpuBudget budget(enforced);
   memory::MemoryLog log(request.memory_log_file, g.model.device.is_cuda());
 

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "i2v/memory/memory_stats.h"
+
 namespace i2v::memory {
 
 std::vector<std::pair<uintptr_t, uintptr_t>> safetensors_mappings() {
@@ -67,6 +69,7 @@ void MappedWeights::prefetch() const {
 }
 
 void trim_heap() {
+  release_cached_blocks();
   malloc_trim(0);
 }
 

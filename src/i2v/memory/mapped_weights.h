@@ -35,7 +35,8 @@ class MappedWeights {
 // Address ranges of this process's mappings of files whose name ends in ".safetensors".
 std::vector<std::pair<uintptr_t, uintptr_t>> safetensors_mappings();
 
-// Returns freed heap memory to the system (glibc malloc_trim) so RSS reflects what is in use.
+// Returns freed memory to the system (the kept reusable blocks, then glibc malloc_trim) so RSS
+// reflects what is in use.
 void trim_heap();
 
 }  // namespace i2v::memory

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "i2v/error.h"
+#include "i2v/memory/memory_stats.h"
 
 namespace i2v::memory {
 namespace {
@@ -42,6 +43,7 @@ void MemoryLog::write(nlohmann::json j) {
 }
 
 void MemoryLog::begin_stage(const std::string& stage) {
+  release_cached_blocks();  // so this stage's RSS peak is its own, not the last stage's blocks
   reset_cpu_peak();
   reset_sampled_peak_rss();
   if (cuda_) reset_cuda_peak();

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "i2v/error.h"
+#include "i2v/memory/block_reuse.h"
 
 namespace i2v::memory {
 
@@ -32,6 +33,13 @@ class BudgetExceededError : public Error {
 // false when it cannot be installed (the current allocator offers no raw deleter).
 bool install_counting_allocator();
 bool counting_allocator_installed();
+
+// Freed blocks of 1 MiB and more are kept for reuse (block_reuse.h: no page faults for the next
+// activation of that size; never above the in-use peak). This frees them all and restarts that
+// peak from what is in use now. Called at stage boundaries, after a job and before OOM retries.
+void release_cached_blocks();
+// Kept / in-use bytes and hit counts of that cache (zeros before install).
+BlockReuseStats cached_block_stats();
 
 // Bytes of CPU tensor storage allocated through the counting allocator.
 int64_t cpu_allocated_bytes();
