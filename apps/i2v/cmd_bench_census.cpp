@@ -18,7 +18,8 @@ struct State {
   int depth = 0;
   std::vector<Clock::time_point> starts;
   Clock::time_point t0;
-  double pending_flops = 0;  // of the outermost operator now running
+  double pending_flops = 0;   // of the outermost operator now running
+  std::string pending_shape;  // its argument shapes
   CensusResult result;
 };
 State* g_state = nullptr;
@@ -58,8 +59,19 @@ double flops_of(const std::string& name, const at::RecordFunction& fn) {
     // The centre tap on every frame, the two side taps on all but one frame each.
     return 2.0 * numel(h) * w->size(0) * (3.0 * frames - 2.0) / frames;
   }
+  if (name == "i2v::conv2d") {  // x (N, C, H, W), w (O, C, kh, kw), stride, padding
+    const at::Tensor *x = tensor_arg(fn, 0), *w = tensor_arg(fn, 1);
+    const auto inputs = fn.inputs();
+    if (!x || !w || x->dim() != 4 || w->dim() != 4 || inputs.size() < 4 || !inputs[2].isInt() ||
+        !inputs[3].isInt())
+      return 0;
+    const int64_t stride = inputs[2].toInt(), pad = inputs[3].toInt();
+    const double oh = (x->size(2) + 2 * pad - w->size(2)) / stride + 1;
+    const double ow = (x->size(3) + 2 * pad - w->size(3)) / stride + 1;
+    return 2.0 * x->size(0) * oh * ow * numel(w);
+  }
   if (contains(name, "conv")) return 0;  // conv_flops_of, at the end
-  if (name == "aten::linear") {
+  if (name == "aten::linear" || name == "i2v::linear") {
     const at::Tensor *x = tensor_arg(fn, 0), *w = tensor_arg(fn, 1);
     if (!x || !w || w->dim() != 2) return 0;
     return 2.0 * numel(x) * w->size(0);
@@ -88,6 +100,11 @@ std::unique_ptr<at::ObserverContext> on_start(const at::RecordFunction& fn) {
   if (!s || std::this_thread::get_id() != s->thread) return nullptr;
   if (s->depth++ == 0) {
     s->pending_flops = flops_of(fn.name(), fn);
+    s->pending_shape.clear();
+    for (size_t i = 0; i < 3; ++i) {
+      const at::Tensor* t = tensor_arg(fn, i);
+      if (t && t->defined()) s->pending_shape += " " + c10::str(t->sizes());
+    }
     s->starts.push_back(Clock::now());
   }
   return nullptr;
@@ -106,6 +123,12 @@ void on_end(const at::RecordFunction& fn, at::ObserverContext*) {
   s->result.seconds_by_op[name] += secs;
   s->result.flops_by_kind[kind] += flops;
   s->result.flops += flops;
+  if (kind == "conv" || kind == "linear" || kind == "attention") {
+    auto& st = s->result.by_shape[name + s->pending_shape];
+    st.seconds += secs;
+    st.flops += flops;
+    ++st.calls;
+  }
 }
 
 }  // namespace
@@ -115,7 +138,8 @@ std::string layer_kind_of(const std::string& n) {
       contains(n, "softmax"))
     return "attention";
   if (contains(n, "conv")) return "conv";
-  if (n == "aten::linear" || n == "aten::addmm" || n == "aten::mm" || n == "aten::matmul")
+  if (n == "aten::linear" || n == "i2v::linear" || n == "aten::addmm" || n == "aten::mm" ||
+      n == "aten::matmul")
     return "linear";
   if (contains(n, "norm")) return "norm";
   if (n == "aten::to") return "layout";
@@ -175,8 +199,19 @@ nlohmann::json CensusResult::to_json(int top_ops) const {
   nlohmann::json fk = nlohmann::json::object();
   for (const auto& [k, f] : flops_by_kind)
     if (f > 0) fk[k] = f;
-  return {{"flops", flops}, {"flops_by_kind", fk}, {"census_wall_s", wall_s},
-          {"share", share}, {"seconds", secs},     {"top_ops_s", top}};
+  std::vector<std::pair<double, std::string>> shapes;
+  for (const auto& [k, st] : by_shape) shapes.emplace_back(st.seconds, k);
+  std::sort(shapes.rbegin(), shapes.rend());
+  nlohmann::json top_shapes = nlohmann::json::array();
+  for (int i = 0; i < top_ops && i < static_cast<int>(shapes.size()); ++i) {
+    const ShapeStat& st = by_shape.at(shapes[i].second);
+    top_shapes.push_back({{"op", shapes[i].second},
+                          {"calls", st.calls},
+                          {"seconds", st.seconds},
+                          {"tflops", st.seconds > 0 ? st.flops / st.seconds / 1e12 : 0.0}});
+  }
+  return {{"flops", flops},  {"flops_by_kind", fk}, {"census_wall_s", wall_s}, {"share", share},
+          {"seconds", secs}, {"top_ops_s", top},    {"top_shapes", top_shapes}};
 }
 
 }  // namespace i2v::cli

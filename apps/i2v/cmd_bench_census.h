@@ -19,8 +19,15 @@ struct CensusResult {
   std::map<std::string, double> seconds_by_kind;  // conv, linear, attention, norm, ...
   std::map<std::string, double> seconds_by_op;    // outermost operator names
   std::map<std::string, double> flops_by_kind;
+  struct ShapeStat {
+    double seconds = 0, flops = 0;
+    int64_t calls = 0;
+  };
+  // "op [shape of arg 0] [shape of arg 1]" of the matrix kinds (conv, linear, attention): which
+  // shapes run far from the machine's roof.
+  std::map<std::string, ShapeStat> by_shape;
 
-  // {"flops":..., "share": {kind: fraction of wall time}, "top_ops": {...}}.
+  // {"flops":..., "share": {kind: fraction of wall time}, "top_ops": {...}, "top_shapes": [...]}.
   nlohmann::json to_json(int top_ops = 20) const;
 };
 

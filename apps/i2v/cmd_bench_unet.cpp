@@ -8,6 +8,7 @@
 #include "i2v/error.h"
 #include "i2v/memory/planner.h"
 #include "i2v/models/unet/i2vgen_xl_unet.h"
+#include "i2v/models/unet/unet_loading.h"
 #include "i2v/weights/model_dir.h"
 
 namespace i2v::cli {
@@ -31,15 +32,13 @@ RegisterBench reg(10, [](CLI::App& bench, std::function<int()>& run) {
     const at::ScalarType dtype = bench_dtype(o->precision);
     torch::NoGradGuard no_grad;
     auto t_load = std::chrono::steady_clock::now();
-    auto dir = weights::ModelDir::open(o->model);
-    unet::I2VGenXLUNet model(unet::UNetConfig::from_json(dir.config("unet"), "unet/config.json"));
-    model->to(dtype);
-    weights::VariantPolicy policy;
-    policy.compute_dtype = dtype;
-    weights::LoadOptions load;
+    // Loaded as the pipeline loads it: built in a construction arena, then every tensor a view
+    // of the mapped files (zero-copy when they hold the compute dtype; converted once if not).
+    unet::UNetLoadOptions load;
     load.dtype = dtype;
-    dir.load_into(*model, "unet", policy, load);
-    model->eval();
+    load.keep_stored_dtype = false;
+    unet::I2VGenXLUNet model =
+        unet::load_i2vgen_xl_unet(weights::ModelDir::open(o->model), load).unet;
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
 
