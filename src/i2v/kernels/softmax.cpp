@@ -15,17 +15,31 @@
 namespace i2v::kernels {
 namespace {
 
+// Every loop works on 16 independent lanes (one zmm) so GCC vectorises it: a running max or sum
+// over one scalar is a loop-carried dependency it will not reorder for floats.
 template <typename In, typename Out>
 I2V_INLINE void softmax_row(const In* x, Out* y, int64_t n, float scale, float* buf) {
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) {
-    buf[i] = load(x, i) * scale;
-    m = std::max(m, buf[i]);
-  }
-  float sum[16] = {};
+  constexpr int kLanes = 16;
+  float lane_max[kLanes];
+  for (int j = 0; j < kLanes; ++j) lane_max[j] = -INFINITY;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    for (int j = 0; j < 16; ++j) {
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      const float v = load(x, i + j) * scale;
+      buf[i + j] = v;
+      lane_max[j] = lane_max[j] < v ? v : lane_max[j];
+    }
+  }
+  float m = -INFINITY;
+  for (; i < n; ++i) {
+    buf[i] = load(x, i) * scale;
+    m = m < buf[i] ? buf[i] : m;
+  }
+  for (int j = 0; j < kLanes; ++j) m = m < lane_max[j] ? lane_max[j] : m;
+  float sum[kLanes] = {};
+  i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
       buf[i + j] = exp_f(buf[i + j] - m);
       sum[j] += buf[i + j];
     }
@@ -35,7 +49,7 @@ I2V_INLINE void softmax_row(const In* x, Out* y, int64_t n, float scale, float* 
     sum[0] += buf[i];
   }
   float total = 0;
-  for (int j = 0; j < 16; ++j) total += sum[j];
+  for (int j = 0; j < kLanes; ++j) total += sum[j];
   const float inv = 1.0f / total;
   for (int64_t k = 0; k < n; ++k) store(y, k, buf[k] * inv);
 }

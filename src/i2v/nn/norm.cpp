@@ -1,11 +1,13 @@
 #include "i2v/nn/norm.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include <string>
 
 #include "i2v/error.h"
 #include "i2v/kernels/group_norm.h"
+#include "i2v/kernels/layer_norm.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -79,6 +81,10 @@ at::Tensor LayerNorm32Impl::forward(const at::Tensor& x) {
   if (!x.defined() || x.dim() < 1 || x.size(-1) != dim) {
     throw ShapeError("LayerNorm: expected input (..., " + std::to_string(dim) + "), got " +
                      shape_string(x));
+  }
+  if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16) {
+    RECORD_FUNCTION("i2v::layer_norm", std::vector<c10::IValue>({x}));
+    return kernels::layer_norm(x, weight, bias, eps);  // one read, one write, float32 statistics
   }
   at::Tensor y = at::layer_norm(as_f32(x), {dim}, as_f32(weight), as_f32(bias), eps);
   return y.scalar_type() == x.scalar_type() ? y : y.to(x.scalar_type());

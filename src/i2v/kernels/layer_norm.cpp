@@ -1,0 +1,99 @@
+#include "i2v/kernels/layer_norm.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <string>
+#include <vector>
+
+#include "i2v/error.h"
+#include "i2v/kernels/vector_math.h"
+
+namespace i2v::kernels {
+namespace {
+
+constexpr int kLanes = 16;
+
+template <typename T>
+I2V_INLINE void norm_rows(const T* x, T* y, int64_t r0, int64_t r1, int64_t c, const float* w,
+                          const float* b, float eps) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* in = x + r * c;
+    T* out = y + r * c;
+    const float shift = load(in, 0);
+    float s1[kLanes] = {}, s2[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= c; i += kLanes) {
+      for (int j = 0; j < kLanes; ++j) {
+        const float d = load(in, i + j) - shift;
+        s1[j] += d;
+        s2[j] += d * d;
+      }
+    }
+    double a1 = 0, a2 = 0;
+    for (; i < c; ++i) {
+      const float d = load(in, i) - shift;
+      a1 += d;
+      a2 += static_cast<double>(d) * d;
+    }
+    for (int j = 0; j < kLanes; ++j) {
+      a1 += s1[j];
+      a2 += s2[j];
+    }
+    const double m = a1 / c;
+    const double var = std::max(0.0, a2 / c - m * m);
+    const float mean = static_cast<float>(shift + m);
+    const float rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
+    for (int64_t j = 0; j < c; ++j) store(out, j, (load(in, j) - mean) * rstd * w[j] + b[j]);
+  }
+}
+
+I2V_CLONES void norm_rows_f32(const float* x, float* y, int64_t r0, int64_t r1, int64_t c,
+                              const float* w, const float* b, float eps) {
+  norm_rows(x, y, r0, r1, c, w, b, eps);
+}
+I2V_CLONES void norm_rows_bf16(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c,
+                               const float* w, const float* b, float eps) {
+  norm_rows(x, y, r0, r1, c, w, b, eps);
+}
+
+std::vector<float> as_floats(const at::Tensor& t, int64_t c, float fill) {
+  if (!t.defined()) return std::vector<float>(c, fill);
+  at::Tensor f = t.to(at::kFloat).contiguous();
+  return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + c);
+}
+
+}  // namespace
+
+at::Tensor layer_norm(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias,
+                      double eps) {
+  if (!input.defined() || input.dim() < 1 || !input.device().is_cpu() ||
+      (input.scalar_type() != at::kFloat && input.scalar_type() != at::kBFloat16)) {
+    throw ShapeError("layer_norm kernel: a float32 or bfloat16 CPU tensor expected");
+  }
+  const int64_t c = input.size(-1);
+  for (const at::Tensor* p : {&weight, &bias}) {
+    if (p->defined() && p->numel() != c) {
+      throw ShapeError("layer_norm kernel: weight/bias must have " + std::to_string(c) +
+                       " elements, got " + std::to_string(p->numel()));
+    }
+  }
+  const at::Tensor x = input.contiguous();
+  at::Tensor y = at::empty_like(x);
+  if (c == 0 || x.numel() == 0) return y;
+  const std::vector<float> w = as_floats(weight, c, 1.0f), b = as_floats(bias, c, 0.0f);
+  const int64_t rows = x.numel() / c;
+  const bool bf16 = x.scalar_type() == at::kBFloat16;
+  const float e = static_cast<float>(eps);
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / c), [&](int64_t r0, int64_t r1) {
+    if (bf16) {
+      norm_rows_bf16(static_cast<const uint16_t*>(x.data_ptr()),
+                     static_cast<uint16_t*>(y.data_ptr()), r0, r1, c, w.data(), b.data(), e);
+    } else {
+      norm_rows_f32(x.data_ptr<float>(), y.data_ptr<float>(), r0, r1, c, w.data(), b.data(), e);
+    }
+  });
+  return y;
+}
+
+}  // namespace i2v::kernels
