@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "i2v/kernels/onednn_gemm.h"
+
 namespace i2v::nn {
 
 at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
@@ -12,9 +14,13 @@ at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
     return torch::nn::Linear(layer)->forward(x);     // its errors
   const at::Tensor x2 = x.reshape({-1, w.size(1)});  // a view for row-contiguous inputs
   const at::Tensor& b = layer->bias;
-  at::Tensor y = b.defined() ? at::addmm(b, x2, w.t()) : at::mm(x2, w.t());
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = w.size(0);
+  if (x2.scalar_type() == at::kBFloat16 && kernels::onednn_gemm_enabled()) {
+    at::Tensor y = at::empty({x2.size(0), w.size(0)}, x2.options());
+    if (kernels::onednn_gemm(x2, w, b, y, /*accumulate=*/false)) return y.view(shape);
+  }
+  at::Tensor y = b.defined() ? at::addmm(b, x2, w.t()) : at::mm(x2, w.t());
   return y.view(shape);
 }
 

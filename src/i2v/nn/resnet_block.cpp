@@ -1,4 +1,5 @@
 #include "i2v/nn/resnet_block.h"
+#include "i2v/nn/conv.h"
 
 #include <ATen/ATen.h>
 
@@ -37,12 +38,12 @@ at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& tem
                      std::to_string(time_emb_proj->options.in_features()) + "), got " +
                      shape_string(temb));
   }
-  at::Tensor h = conv1->forward(norm1->forward_silu(x));
+  at::Tensor h = conv2d(conv1, norm1->forward_silu(x));
   if (temb.defined() && time_emb_proj) {
     h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
-  h = conv2->forward(norm2->forward_silu(h));
-  at::Tensor shortcut = conv_shortcut ? conv_shortcut->forward(x) : x;
+  h = conv2d(conv2, norm2->forward_silu(h));
+  at::Tensor shortcut = conv_shortcut ? conv2d(conv_shortcut, x) : x;
   at::Tensor out = shortcut + h;
   if (output_scale_factor != 1.0) out = out / output_scale_factor;
   return out;

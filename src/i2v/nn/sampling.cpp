@@ -1,4 +1,5 @@
 #include "i2v/nn/sampling.h"
+#include "i2v/nn/conv.h"
 
 #include <ATen/ATen.h>
 
@@ -18,8 +19,8 @@ Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels, int64
 
 at::Tensor Downsample2DImpl::forward(const at::Tensor& x) {
   require_nchw(x, conv->options.in_channels(), "downsample");
-  if (padding == 0) return conv->forward(at::constant_pad_nd(x, {0, 1, 0, 1}, 0));
-  return conv->forward(x);
+  if (padding == 0) return conv2d(conv, at::constant_pad_nd(x, {0, 1, 0, 1}, 0));
+  return conv2d(conv, x);
 }
 
 Upsample2DImpl::Upsample2DImpl(int64_t channels, int64_t out_channels) {
@@ -41,7 +42,7 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
     const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
     at::Tensor up =
         x.unsqueeze(3).unsqueeze(5).expand({n, c, h, 2, w, 2}).reshape({n, c, 2 * h, 2 * w});
-    return conv->forward(up);
+    return conv2d(conv, up);
   }
   // libtorch 1.13 has no bf16 nearest-upsampling kernel on CPU; nearest only copies values, so the
   // float32 round trip (the reference does the same) changes nothing.
@@ -53,7 +54,7 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
     up = at::upsample_nearest2d(in, {x.size(2) * 2, x.size(3) * 2});
   }
   if (up.scalar_type() != x.scalar_type()) up = up.to(x.scalar_type());
-  return conv->forward(up);
+  return conv2d(conv, up);
 }
 
 }  // namespace i2v::nn

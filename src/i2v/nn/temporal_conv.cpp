@@ -4,6 +4,7 @@
 #include <ATen/record_function.h>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include "i2v/kernels/onednn_gemm.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
 
@@ -49,20 +50,35 @@ at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int6
   RECORD_FUNCTION("i2v::temporal_conv", std::vector<c10::IValue>({h, weight, num_frames}));
   const int64_t b = h.size(0), cin = h.size(2), cout = weight.size(0);
   const int64_t s = h.size(1) / num_frames;
-  auto tap = [&](int64_t k) {  // (C_out, C_in) for frame offset k - 1, used transposed
-    return weight.select(2, k).reshape({cout, cin}).contiguous().t();
+  auto tap_nk = [&](int64_t k) {  // (C_out, C_in) for frame offset k - 1: a view, no copy
+    return weight.select(2, k).reshape({cout, cin});
   };
+  auto tap = [&](int64_t k) { return tap_nk(k).contiguous().t(); };  // (C_in, C_out) for aten
   const at::Tensor& bias = convs[i]->bias;
   const at::Tensor h2 = h.reshape({-1, cin});
-  at::Tensor out =
-      (bias.defined() ? at::addmm(bias, h2, tap(1)) : at::mm(h2, tap(1))).view({b, -1, cout});
+  // out (+)= rows . tap^T: oneDNN on reordered weights where it can, else libtorch.
+  auto product = [&](const at::Tensor& rows, int64_t k, const at::Tensor& b, at::Tensor& dst,
+                     bool accumulate) {
+    if (kernels::onednn_gemm(rows, tap_nk(k), b, dst, accumulate)) return;
+    if (accumulate) {
+      dst.addmm_(rows, tap(k));
+    } else if (b.defined()) {
+      at::addmm_out(dst, b, rows, tap(k));
+    } else {
+      at::mm_out(dst, rows, tap(k));
+    }
+  };
+  at::Tensor out = at::empty({h2.size(0), cout}, h.options());
+  product(h2, 1, bias, out, false);
+  out = out.view({b, -1, cout});
   if (num_frames > 1) {
-    const at::Tensor before = tap(0), after = tap(2);
     const int64_t rows = (num_frames - 1) * s;
     for (int64_t j = 0; j < b; ++j) {
-      const at::Tensor hj = h.select(0, j), oj = out.select(0, j);
-      oj.narrow(0, s, rows).addmm_(hj.narrow(0, 0, rows), before);  // frame f-1 -> f
-      oj.narrow(0, 0, rows).addmm_(hj.narrow(0, s, rows), after);   // frame f+1 -> f
+      const at::Tensor hj = h.select(0, j);
+      at::Tensor oj = out.select(0, j);
+      at::Tensor later = oj.narrow(0, s, rows), earlier = oj.narrow(0, 0, rows);
+      product(hj.narrow(0, 0, rows), 0, at::Tensor(), later, true);    // frame f-1 -> f
+      product(hj.narrow(0, s, rows), 2, at::Tensor(), earlier, true);  // frame f+1 -> f
     }
   }
   return out;

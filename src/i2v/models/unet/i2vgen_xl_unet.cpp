@@ -1,4 +1,5 @@
 #include "i2v/models/unet/i2vgen_xl_unet.h"
+#include "i2v/nn/conv.h"
 
 #include <ATen/ATen.h>
 
@@ -176,7 +177,7 @@ at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trac
   at::Tensor x =
       at::cat({in.sample, lat}, 1).permute({0, 2, 1, 3, 4}).reshape({b * f, 2 * c, h, w});
   x = memory::map_rows(x.size(0), plan.frame_chunk, [&](int64_t b0, int64_t e0) {
-    return conv_in->forward(x.slice(0, b0, e0));
+    return nn::conv2d(conv_in, x.slice(0, b0, e0));
   });
   if (trace) trace("conv_in.out", x);
   x = hooked(hooks, *transformer_in, [&] {
@@ -211,12 +212,12 @@ at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trac
   if (trace) {
     x = conv_norm_out->forward(x);
     trace("conv_norm_out.out", x);
-    x = conv_out->forward(at::silu(x));
+    x = nn::conv2d(conv_out, at::silu(x));
     trace("conv_out.out", x);
   } else {
     // GroupNorm of a 4-D (B*F, C, h, w) tensor is per frame: chunkable like the convs.
     x = memory::map_rows(x.size(0), plan.frame_chunk, [&](int64_t b0, int64_t e0) {
-      return conv_out->forward(at::silu(conv_norm_out->forward(x.slice(0, b0, e0))));
+      return nn::conv2d(conv_out, at::silu(conv_norm_out->forward(x.slice(0, b0, e0))));
     });
   }
   if (hooks && hooks->after) hooks->after(*this);  // whatever else the forward touched

@@ -1,4 +1,5 @@
 #include "i2v/models/vae/vae_decoder.h"
+#include "i2v/nn/conv.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -31,7 +32,7 @@ VaeDecoderImpl::VaeDecoderImpl(const VaeConfig& config) {
 }
 
 at::Tensor VaeDecoderImpl::forward(const at::Tensor& z, const TraceFn* trace_fn) {
-  at::Tensor h = conv_in->forward(z);
+  at::Tensor h = nn::conv2d(conv_in, z);
   trace(trace_fn, "decoder.conv_in.out", h);
   h = mid_block->forward(h);
   trace(trace_fn, "decoder.mid_block.out", h);
@@ -50,7 +51,7 @@ at::Tensor VaeDecoderImpl::forward(const at::Tensor& z, const TraceFn* trace_fn)
   } else {
     h = conv_norm_out->forward_silu(h);  // one pass instead of two
   }
-  h = conv_out->forward(h);
+  h = nn::conv2d(conv_out, h);
   trace(trace_fn, "decoder.conv_out.out", h);
   return h;
 }

@@ -1,4 +1,5 @@
 #include "i2v/models/vae/vae_encoder.h"
+#include "i2v/nn/conv.h"
 
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -29,7 +30,7 @@ VaeEncoderImpl::VaeEncoderImpl(const VaeConfig& config) {
 }
 
 at::Tensor VaeEncoderImpl::forward(const at::Tensor& x, const TraceFn* trace_fn) {
-  at::Tensor h = conv_in->forward(x);
+  at::Tensor h = nn::conv2d(conv_in, x);
   trace(trace_fn, "encoder.conv_in.out", h);
   for (size_t i = 0; i < down_block_list.size(); ++i) {
     h = down_block_list[i]->forward(h);
@@ -39,7 +40,7 @@ at::Tensor VaeEncoderImpl::forward(const at::Tensor& x, const TraceFn* trace_fn)
   trace(trace_fn, "encoder.mid_block.out", h);
   h = conv_norm_out->forward(h);
   trace(trace_fn, "encoder.conv_norm_out.out", h);
-  h = conv_out->forward(at::silu(h));
+  h = nn::conv2d(conv_out, at::silu(h));
   trace(trace_fn, "encoder.conv_out.out", h);
   return h;
 }
