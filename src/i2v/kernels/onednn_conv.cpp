@@ -1,6 +1,7 @@
 #include "i2v/kernels/onednn_conv.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
 #include "i2v/kernels/onednn_gemm.h"
@@ -108,6 +109,9 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Ten
   if (oh < 1 || ow < 1 || oh * ow < kMinPixels) return {};
   RECORD_FUNCTION("i2v::conv2d", std::vector<c10::IValue>({x, w, stride, padding}));
   try {
+    // oneDNN (OpenMP build) runs on this thread's OpenMP team: give a fresh thread (a server
+    // worker) libtorch's thread count first, as libtorch's own kernels do.
+    at::internal::lazy_init_num_threads();
     const memory::dims out_dims{x.size(0), w.size(0), oh, ow};
     const std::shared_ptr<Plan> plan = plan_for(x, x_nchw, w, bias, stride, padding, out_dims);
     auto& engine = cpu_engine();

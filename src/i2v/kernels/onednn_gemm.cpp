@@ -1,6 +1,7 @@
 #include "i2v/kernels/onednn_gemm.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 
 #include <cstdlib>
@@ -118,6 +119,9 @@ bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bia
   // One census/profiler entry, a linear layer (x, w), like libtorch's addmm would have been.
   RECORD_FUNCTION("i2v::linear", std::vector<c10::IValue>({x, w}));
   try {
+    // oneDNN (OpenMP build) runs on this thread's OpenMP team: give a fresh thread (a server
+    // worker) libtorch's thread count first, as libtorch's own kernels do.
+    at::internal::lazy_init_num_threads();
     const std::shared_ptr<Plan> plan = plan_for(x, w, bias, out, accumulate);
     auto& engine = cpu_engine();
     dnnl::stream stream(engine);
