@@ -139,7 +139,7 @@ struct Result {
   int64_t seed = 0;
   int fps = 8;
   std::string plan, final_plan;  // planned, and the one the last step ran with
-  bool exact = true;             // false when an approximate mode (tiled VAE) was used
+  bool exact = true;  // false when an approximate mode ran (tiled VAE) or the weights are 8-bit
   int64_t peak_memory_bytes = 0;
   std::string metadata_json;  // every parameter, versions, timings, memory: what save writes
 };

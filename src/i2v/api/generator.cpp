@@ -158,6 +158,7 @@ nlohmann::json Generator::Impl::describe() const {
           {"device", model.device.str()},
           {"threads", at::get_num_threads()},
           {"weights_bytes", f.text_bytes + f.image_bytes + f.vae_bytes + f.unet_bytes},
+          {"weights_8bit", f.weights_8bit},
           {"load_seconds", load_seconds}};
 }
 
@@ -208,6 +209,13 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
         "[Memory] tiled VAE ({} px tiles): approximate, the frames differ from an "
         "untiled decode",
         plan.vae_tile);
+  }
+  const bool weights_8bit = !g.model.facts.weights_8bit.empty();
+  if (weights_8bit) {
+    spdlog::info(
+        "[Memory] 8-bit weights ({}): approximate, the video differs from the "
+        "original weights'",
+        nlohmann::json(g.model.facts.weights_8bit).dump());
   }
 
   pipeline::GenerationRequest r = to_pipeline_request(request);
@@ -287,7 +295,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   result.fps = request.fps;
   result.plan = plan.name;
   result.final_plan = out.final_plan.name;
-  result.exact = out.exact;
+  result.exact = out.exact && !weights_8bit;
   result.peak_memory_bytes = static_cast<int64_t>(peak_rss_bytes());
   api::RunRecord record;
   record.request = &request;

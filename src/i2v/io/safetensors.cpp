@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "i2v/error.h"
+#include "i2v/io/fp8.h"
 
 namespace i2v::io {
 namespace fs = std::filesystem;
@@ -77,37 +78,10 @@ StDType st_dtype_of(at::ScalarType t) {
 
 namespace {
 
-// Exact decoding of the two 8-bit float formats (OCP FP8: E4M3 "fn" has no infinities and
-// NaN = S.1111.111; E5M2 follows IEEE rules).
-float decode_f8_e4m3(uint8_t b) {
-  int sign = b >> 7, exp = (b >> 3) & 0xF, man = b & 0x7;
-  float v;
-  if (exp == 0xF && man == 0x7) return std::nanf("");
-  if (exp == 0)
-    v = std::ldexp(static_cast<float>(man), -9);  // subnormal: man/8 * 2^-6
-  else
-    v = std::ldexp(1.0f + man / 8.0f, exp - 7);
-  return sign ? -v : v;
-}
-
-float decode_f8_e5m2(uint8_t b) {
-  int sign = b >> 7, exp = (b >> 2) & 0x1F, man = b & 0x3;
-  float v;
-  if (exp == 0x1F)
-    v = man ? std::nanf("") : INFINITY;
-  else if (exp == 0)
-    v = std::ldexp(static_cast<float>(man), -16);  // man/4 * 2^-14
-  else
-    v = std::ldexp(1.0f + man / 4.0f, exp - 15);
-  return sign ? -v : v;
-}
-
 at::Tensor decode_f8(const uint8_t* data, const TensorInfo& info) {
   at::Tensor out = at::empty(info.shape, at::kFloat);
-  float* dst = out.data_ptr<float>();
-  const int64_t n = info.numel();
-  const bool e4m3 = info.dtype == StDType::F8_E4M3;
-  for (int64_t i = 0; i < n; ++i) dst[i] = e4m3 ? decode_f8_e4m3(data[i]) : decode_f8_e5m2(data[i]);
+  decode_fp8(data, out.data_ptr<float>(), info.numel(),
+             info.dtype == StDType::F8_E4M3 ? Fp8Format::E4M3 : Fp8Format::E5M2);
   return out;
 }
 
@@ -169,6 +143,36 @@ void release_range(const uint8_t* begin, size_t size) {
 }
 }  // namespace
 
+at::Tensor SafetensorsFile::view_or_copy(const TensorInfo& info, at::ScalarType stored,
+                                         bool* view) const {
+  const uint8_t* bytes = data_ + info.begin;
+  const size_t align = element_size(info.dtype);
+  if (reinterpret_cast<uintptr_t>(bytes) % align == 0) {
+    // Zero copy: the tensor keeps this file (and so the mapping) alive.
+    auto keep = new std::shared_ptr<const SafetensorsFile>(self_.lock());
+    if (view) *view = true;
+    return at::from_blob(
+        const_cast<uint8_t*>(bytes), info.shape, [keep](void*) { delete keep; },
+        at::TensorOptions().dtype(stored));
+  }
+  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(stored));
+  std::memcpy(t.data_ptr(), bytes, info.end - info.begin);
+  return t;
+}
+
+void SafetensorsFile::release_pages(const std::string& name) const {
+  const TensorInfo* info = find(name);
+  if (!info) throw FormatError("tensor '" + name + "' is not in " + path_.string());
+  release_range(data_ + info->begin, info->end - info->begin);
+}
+
+at::Tensor SafetensorsFile::stored(const std::string& name) const {
+  const TensorInfo* info = find(name);
+  if (!info) throw FormatError("tensor '" + name + "' is not in " + path_.string());
+  const bool f8 = info->dtype == StDType::F8_E4M3 || info->dtype == StDType::F8_E5M2;
+  return view_or_copy(*info, f8 ? at::kByte : default_scalar_type(info->dtype), nullptr);
+}
+
 at::Tensor SafetensorsFile::tensor(const std::string& name,
                                    std::optional<at::ScalarType> dtype) const {
   const TensorInfo* info = find(name);
@@ -179,19 +183,7 @@ at::Tensor SafetensorsFile::tensor(const std::string& name,
   if (info->dtype == StDType::F8_E4M3 || info->dtype == StDType::F8_E5M2) {
     t = decode_f8(bytes, *info);
   } else {
-    const at::ScalarType stored = default_scalar_type(info->dtype);
-    const size_t align = element_size(info->dtype);
-    if (reinterpret_cast<uintptr_t>(bytes) % align == 0) {
-      // Zero copy: the tensor keeps this file (and so the mapping) alive.
-      auto keep = new std::shared_ptr<const SafetensorsFile>(self_.lock());
-      t = at::from_blob(
-          const_cast<uint8_t*>(bytes), info->shape, [keep](void*) { delete keep; },
-          at::TensorOptions().dtype(stored));
-      view = true;
-    } else {
-      t = at::empty(info->shape, at::TensorOptions().dtype(stored));
-      std::memcpy(t.data_ptr(), bytes, info->end - info->begin);
-    }
+    t = view_or_copy(*info, default_scalar_type(info->dtype), &view);
   }
   if (dtype && *dtype != t.scalar_type()) {
     t = t.to(*dtype);
@@ -292,8 +284,11 @@ void SafetensorsWriter::write(const std::string& name, const at::Tensor& tensor)
                       impl_->path.string());
   }
   const Entry& e = impl_->entries[impl_->next];
-  if (e.name != name || st_dtype_of(tensor.scalar_type()) != e.dtype ||
-      tensor.sizes().vec() != e.shape) {
+  // fp8 data comes as its raw bits in a uint8 tensor (libtorch 1.13 has no float8 dtypes).
+  const bool f8 = e.dtype == StDType::F8_E4M3 || e.dtype == StDType::F8_E5M2;
+  const bool dtype_ok =
+      f8 ? tensor.scalar_type() == at::kByte : st_dtype_of(tensor.scalar_type()) == e.dtype;
+  if (e.name != name || !dtype_ok || tensor.sizes().vec() != e.shape) {
     throw ConfigError("tensor '" + name + "' does not match the next declared entry '" + e.name +
                       "' of " + impl_->path.string());
   }

@@ -46,9 +46,16 @@ class SafetensorsFile {
   // converted/copied. Throws FormatError naming the tensor if absent.
   at::Tensor tensor(const std::string& name,
                     std::optional<at::ScalarType> dtype = std::nullopt) const;
+  // The stored bytes as they are, zero-copy where aligned: the stored type, with F8_E4M3 /
+  // F8_E5M2 data as its raw bits in a uint8 tensor (for i2v's 8-bit weights).
+  at::Tensor stored(const std::string& name) const;
+  // Drops the pages of `name`'s bytes from the resident set (whole pages inside it). A later
+  // read faults the same bytes back in: for streaming through a file in bounded memory.
+  void release_pages(const std::string& name) const;
 
  private:
   SafetensorsFile() = default;
+  at::Tensor view_or_copy(const TensorInfo& info, at::ScalarType stored, bool* view) const;
   std::filesystem::path path_;
   Header header_;
   uint64_t file_size_ = 0;
@@ -60,8 +67,8 @@ class SafetensorsFile {
 };
 
 // Every tensor of a file, by name (views of the mapping where possible).
-std::map<std::string, at::Tensor> load_safetensors(const std::filesystem::path& path,
-                                                   std::optional<at::ScalarType> dtype = std::nullopt);
+std::map<std::string, at::Tensor> load_safetensors(
+    const std::filesystem::path& path, std::optional<at::ScalarType> dtype = std::nullopt);
 
 // Writes `tensors` (in the given order) with optional metadata. Writes to a temporary file beside
 // `path` and renames it into place, so a failure (disk full) never leaves a half-written file
@@ -82,7 +89,8 @@ class SafetensorsWriter {
   SafetensorsWriter(const std::filesystem::path& path, std::vector<Entry> entries,
                     const std::map<std::string, std::string>& metadata = {});
   ~SafetensorsWriter();  // an unfinished writer removes its temporary file
-  // Writes the next tensor; it must match the next entry's name, dtype and shape.
+  // Writes the next tensor; it must match the next entry's name, dtype and shape (F8 entries
+  // take their raw bits as a uint8 tensor).
   void write(const std::string& name, const at::Tensor& tensor);
   // Checks every entry was written, flushes, renames into place.
   void finish();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "i2v/quant/dequantize.h"
+
 namespace i2v::memory {
 
 std::vector<at::Tensor> WeightStager::tensors_of(torch::nn::Module& m, bool recurse) {
@@ -16,10 +18,16 @@ std::vector<at::Tensor> WeightStager::tensors_of(torch::nn::Module& m, bool recu
 bool WeightStager::needs(const at::Tensor& t) const {
   if (!t.defined()) return false;
   if (t.device() != options_.device) return true;
-  return t.is_floating_point() && t.scalar_type() != options_.dtype;
+  if (!t.is_floating_point()) return quant::quantization_of(t).has_value();
+  return t.scalar_type() != options_.dtype;
 }
 
 at::Tensor WeightStager::staged_copy(const at::Tensor& home, bool non_blocking) const {
+  if (auto q = quant::quantization_of(home)) {
+    // 8-bit weights travel as 8 bits and are dequantized where they compute.
+    at::Tensor bytes = home.to(options_.device, home.scalar_type(), non_blocking, /*copy=*/false);
+    return quant::dequantize(bytes, *q, options_.dtype).variable_data();
+  }
   const at::ScalarType dtype = home.is_floating_point() ? options_.dtype : home.scalar_type();
   // variable_data(): a tensor of its own (the swap below must not follow it).
   return home.to(options_.device, dtype, non_blocking, /*copy=*/false).variable_data();

@@ -116,8 +116,9 @@ std::unique_ptr<I2VGenXLPipeline> I2VGenXLPipeline::load(const std::string& mode
   unet_opts.variant = options.variant;
   unet::LoadedUNet loaded = unet::load_i2vgen_xl_unet(dir, unet_opts);
   p->unet_ = loaded.unet.ptr();
+  // 8-bit weights (`i2v quantize`) stay mapped and are dequantized per block the same way.
   p->residency_.add_unet(p->unet_, p->unet_->top_level_blocks(),
-                         loaded.stored_dtype != options.dtype);
+                         loaded.stored_dtype != options.dtype || loaded.kept_8bit);
 
   p->scheduler_ = std::make_unique<schedulers::DDIMScheduler>(
       weights::DDIMSchedulerConfig::load(dir.config_path("scheduler")));

@@ -5,6 +5,7 @@
 
 #include "i2v/io/safetensors.h"
 #include "i2v/models/unet/unet_config.h"
+#include "i2v/quant/weight_format.h"
 
 namespace i2v::pipeline {
 namespace {
@@ -35,32 +36,49 @@ bool is_top_level_block(const std::string& block) {
 
 // `keep_stored_blocks`: the UNet's rule (pipeline load) — when every float tensor of the files
 // has one precision, the top-level blocks stay in it and the rest is converted; `staged` then
-// gets the compute-dtype size of each block.
+// gets the compute-dtype size of what each block stages (casts, dequantized 8-bit weights).
+// 8-bit weights (`i2v quantize`) stay mapped in 8 bits inside the UNet's blocks; an encoder's
+// are dequantized whole while its stage runs (8-bit home plus the compute-dtype copy).
 Bytes component_bytes(const weights::ModelDir& dir, const std::string& name, at::ScalarType dtype,
                       weights::VariantMode variant, bool keep_stored_blocks = false,
-                      std::map<std::string, int64_t>* staged = nullptr) {
+                      std::map<std::string, int64_t>* staged = nullptr,
+                      std::optional<quant::WeightFormat>* format = nullptr) {
   weights::VariantPolicy policy;
   policy.mode = variant;
   policy.compute_dtype = dtype;
   weights::StateDict sd = dir.open_weights(name, policy);
   const std::optional<at::ScalarType> stored_float = sd.float_dtype();
-  const bool keep = keep_stored_blocks && stored_float && *stored_float != dtype;
+  const std::optional<quant::WeightFormat> quantized = sd.quantized_format();
+  if (format) *format = quantized;
+  const bool keep = keep_stored_blocks && ((stored_float && *stored_float != dtype) || quantized);
+  const int64_t compute_size = static_cast<int64_t>(c10::elementSize(dtype));
   Bytes b;
   for (const auto& tensor : sd.names()) {
     const io::TensorInfo& info = sd.info(tensor);
     int64_t numel = 1;
     for (int64_t d : info.shape) numel *= d;
-    const at::ScalarType stored = io::default_scalar_type(info.dtype);
     const std::string block = block_of(tensor);
-    const bool stays = keep && is_top_level_block(block);
-    const at::ScalarType resident = at::isFloatingType(stored) && !stays ? dtype : stored;
-    const int64_t bytes = numel * static_cast<int64_t>(c10::elementSize(resident));
+    int64_t bytes = 0, staged_bytes = 0;
+    if (sd.is_scale_of_8bit(tensor)) {
+      bytes = numel * 4;  // float32, mapped
+    } else if (quant::format_of(info.dtype)) {
+      if (keep_stored_blocks && is_top_level_block(block)) {
+        bytes = numel;
+        staged_bytes = numel * compute_size;
+      } else {
+        bytes = numel * (keep_stored_blocks ? compute_size : 1 + compute_size);
+      }
+    } else {
+      const at::ScalarType stored = io::default_scalar_type(info.dtype);
+      const bool floating = at::isFloatingType(stored);
+      const bool stays = keep && is_top_level_block(block);
+      const at::ScalarType resident = floating && !stays ? dtype : stored;
+      bytes = numel * static_cast<int64_t>(c10::elementSize(resident));
+      if (stays && floating && stored != dtype) staged_bytes = numel * compute_size;
+    }
     b.total += bytes;
     b.by_block[block] += bytes;
-    if (stays && staged) {
-      const at::ScalarType compute = at::isFloatingType(stored) ? dtype : stored;
-      (*staged)[block] += numel * static_cast<int64_t>(c10::elementSize(compute));
-    }
+    if (staged && staged_bytes) (*staged)[block] += staged_bytes;
   }
   return b;
 }
@@ -87,11 +105,19 @@ memory::ModelFacts model_facts(const weights::ModelDir& dir, at::ScalarType dtyp
   const int64_t patch = image.value("patch_size", 14), size = image.value("image_size", 224);
   m.image_tokens = (size / patch) * (size / patch) + 1;
 
-  m.text_bytes = component_bytes(dir, "text_encoder", dtype, variant).total;
-  m.image_bytes = component_bytes(dir, "image_encoder", dtype, variant).total;
+  std::map<std::string, std::optional<quant::WeightFormat>> formats;
+  m.text_bytes =
+      component_bytes(dir, "text_encoder", dtype, variant, false, nullptr, &formats["text_encoder"])
+          .total;
+  m.image_bytes = component_bytes(dir, "image_encoder", dtype, variant, false, nullptr,
+                                  &formats["image_encoder"])
+                      .total;
   m.vae_bytes = component_bytes(dir, "vae", dtype, variant).total;
   std::map<std::string, int64_t> staged;
-  Bytes u = component_bytes(dir, "unet", dtype, variant, /*keep_stored_blocks=*/true, &staged);
+  Bytes u = component_bytes(dir, "unet", dtype, variant, /*keep_stored_blocks=*/true, &staged,
+                            &formats["unet"]);
+  for (const auto& [component, format] : formats)
+    if (format) m.weights_8bit[component] = quant::to_string(*format);
   m.unet_bytes = u.total;
   for (const auto& [block, bytes] : u.by_block)
     m.unet_block_bytes = std::max(m.unet_block_bytes, bytes);

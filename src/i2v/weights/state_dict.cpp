@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "i2v/error.h"
+#include "i2v/quant/dequantize.h"
+#include "i2v/quant/quantized_weight.h"
 
 namespace i2v::weights {
 namespace fs = std::filesystem;
@@ -57,6 +59,38 @@ std::vector<Slot> module_slots(const torch::nn::Module& module) {
   return slots;
 }
 
+// What is wrong with the scale of the 8-bit weight `name`, if anything: int8 needs one; fp8
+// may go without (scale 1, as published fp8 checkpoints are). A scale holds one float per
+// output channel: shape [out] or [out, 1, ...].
+std::optional<std::string> scale_problem(const StateDict& weights, const std::string& name,
+                                         quant::WeightFormat format,
+                                         const std::vector<int64_t>& shape) {
+  const std::string scale = name + quant::kScaleSuffix;
+  if (!weights.contains(scale)) {
+    if (format == quant::WeightFormat::Int8)
+      return "int8 weight without its per-channel scale '" + scale + "'";
+    return std::nullopt;
+  }
+  const io::TensorInfo& s = weights.info(scale);
+  const at::ScalarType t = io::default_scalar_type(s.dtype);
+  if (!is_floating(t) || quant::format_of(s.dtype))
+    return "its scale '" + scale + "' is " + io::to_string(s.dtype) + ", not a float type";
+  const int64_t out = shape.empty() ? 0 : shape[0];
+  bool fits = !s.shape.empty() && s.shape[0] == out;
+  for (size_t d = 1; d < s.shape.size(); ++d) fits = fits && s.shape[d] == 1;
+  if (!fits)
+    return "its scale '" + scale + "' has shape " + shape_string(s.shape) + ", expected [" +
+           std::to_string(out) + "] (one per output channel)";
+  return std::nullopt;
+}
+
+// The scales of the 8-bit weight `name` as float32 [out] (ones when the file has none).
+at::Tensor scale_of(const StateDict& weights, const std::string& name, int64_t out) {
+  const std::string scale = name + quant::kScaleSuffix;
+  if (!weights.contains(scale)) return at::ones({out}, at::kFloat);
+  return weights.tensor(scale, at::kFloat).reshape({out}).contiguous();
+}
+
 }  // namespace
 
 StateDict StateDict::open(const std::vector<fs::path>& files) {
@@ -83,9 +117,39 @@ std::vector<std::string> StateDict::names() const {
   return out;  // std::map keeps them sorted
 }
 
+bool StateDict::is_scale_of_8bit(const std::string& name) const {
+  const std::string suffix = quant::kScaleSuffix;
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  const std::string weight = name.substr(0, name.size() - suffix.size());
+  return contains(weight) && quant::format_of(info(weight).dtype).has_value();
+}
+
+std::optional<quant::WeightFormat> StateDict::quantized_format() const {
+  for (const auto& [name, index] : where_)
+    if (auto f = quant::format_of(info(name).dtype)) return f;
+  return std::nullopt;
+}
+
+at::Tensor StateDict::stored(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end())
+    throw FormatError("tensor '" + name + "' is not in " + files_string(files_));
+  return open_files_[it->second]->stored(name);
+}
+
+void StateDict::release_pages(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end())
+    throw FormatError("tensor '" + name + "' is not in " + files_string(files_));
+  open_files_[it->second]->release_pages(name);
+}
+
 std::optional<at::ScalarType> StateDict::float_dtype() const {
   std::optional<at::ScalarType> dtype;
   for (const auto& [name, index] : where_) {
+    if (quant::format_of(info(name).dtype) || is_scale_of_8bit(name)) continue;
     const at::ScalarType t = io::default_scalar_type(info(name).dtype);
     if (!at::isFloatingType(t)) continue;
     if (dtype && *dtype != t) return std::nullopt;
@@ -124,10 +188,11 @@ void load_state_dict_strict(torch::nn::Module& module, const StateDict& weights,
   const std::string& prefix = options.prefix;
   std::vector<Slot> slots = module_slots(module);
 
-  // The file's names in scope (those under `prefix`), prefix stripped.
+  // The file's names in scope (those under `prefix`), prefix stripped; the scales of 8-bit
+  // weights belong to their weight and are not matched on their own.
   std::map<std::string, std::string> in_file;  // module name -> file name
   for (const auto& name : weights.names())
-    if (name.compare(0, prefix.size(), prefix) == 0)
+    if (name.compare(0, prefix.size(), prefix) == 0 && !weights.is_scale_of_8bit(name))
       in_file.emplace(name.substr(prefix.size()), name);
 
   std::vector<std::string> missing, unexpected, mismatched;
@@ -144,6 +209,12 @@ void load_state_dict_strict(torch::nn::Module& module, const StateDict& weights,
     if (c10::IntArrayRef(info.shape) != slot.tensor.sizes()) {
       mismatched.push_back(it->second + ": file " + shape_string(info.shape) + ", model " +
                            shape_string(slot.tensor.sizes()));
+    } else if (auto format = quant::format_of(info.dtype)) {
+      if (auto problem = scale_problem(weights, it->second, *format, info.shape))
+        mismatched.push_back(it->second + ": " + *problem);
+      else if (!is_floating(slot.tensor.scalar_type()))
+        mismatched.push_back(it->second + ": an 8-bit weight in a " +
+                             std::string(c10::toString(slot.tensor.scalar_type())) + " tensor");
     } else if (is_floating(file_type) != is_floating(slot.tensor.scalar_type())) {
       mismatched.push_back(it->second + ": file dtype " + io::to_string(info.dtype) +
                            ", model dtype " +
@@ -174,6 +245,18 @@ void load_state_dict_strict(torch::nn::Module& module, const StateDict& weights,
     // dtype, else the module's.
     at::ScalarType dtype = target.scalar_type();
     if (options.dtype && is_floating(dtype)) dtype = *options.dtype;
+    if (auto format = quant::format_of(weights.info(file_name).dtype)) {
+      at::Tensor q = weights.stored(file_name);
+      quant::QuantizedWeight w{*format, scale_of(weights, file_name, q.size(0))};
+      if (options.keep_8bit && target.device().is_cpu()) {
+        quant::mark_quantized(q, std::move(w));
+        target.set_requires_grad(false);  // integer data cannot carry gradients (frozen weight)
+        target.set_data(q);
+      } else {
+        target.set_data(quant::dequantize(q, w, dtype).to(target.device()));
+      }
+      continue;
+    }
     at::Tensor t = weights.tensor(file_name, dtype);
     if (!target.device().is_cpu()) {
       target.set_data(t.to(target.device(), dtype, /*non_blocking=*/false, /*copy=*/true));

@@ -19,6 +19,9 @@ LoadedUNet load_i2vgen_xl_unet(const weights::ModelDir& dir, const UNetLoadOptio
   const std::optional<at::ScalarType> stored = files.float_dtype();
   weights::LoadOptions load;
   load.dtype = options.keep_stored_dtype && stored ? *stored : options.dtype;
+  load.keep_8bit = options.keep_stored_dtype;
+  out.weight_format = files.quantized_format();
+  out.kept_8bit = out.weight_format.has_value() && load.keep_8bit;
   // Outside the arena: every tensor is replaced by the files' (strict: nothing left unset).
   weights::load_state_dict_strict(*out.unet, files, "unet", load);
   out.unet->eval();

@@ -29,6 +29,11 @@ struct LoadedUNet {
   I2VGenXLUNet unet{nullptr};
   // The float dtype the tensors hold (the files' own when kept, else options.dtype).
   at::ScalarType stored_dtype = at::kFloat;
+  // The files' 8-bit format when they hold quantized weights (`i2v quantize`). With
+  // keep_stored_dtype those stay 8-bit (the caller dequantizes per block: WeightStager);
+  // otherwise they are dequantized into `dtype` at load.
+  std::optional<quant::WeightFormat> weight_format;
+  bool kept_8bit = false;  // the parameters hold the 8-bit bytes
 };
 
 // ShapeError listing every missing / unexpected / mis-shaped tensor; ConfigError for a bad
