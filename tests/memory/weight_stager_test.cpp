@@ -1,7 +1,8 @@
 // WeightStager: staged copies swap in and out without changing the home tensors; per-block casts
 // inside a UNet forward equal a whole-model conversion exactly; a pipeline over bf16 files with
 // fp32 compute keeps the UNet in bf16 and gives bit for bit the video of fp32 files holding the
-// same (bf16-rounded) values.
+// same (bf16-rounded) values; 8-bit weights dequantized per block give bit for bit the video of
+// fp32 files holding their dequantized values.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "i2v/memory/weight_stager.h"
 #include "i2v/pipeline/i2v_pipeline.h"
 #include "i2v/pipeline/model_facts.h"
+#include "i2v/quant/dequantize.h"
 #include "support/test_support.h"
 
 namespace i2v::memory {
@@ -152,6 +154,125 @@ TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
     auto b = ref->generate(r, hb);
     ASSERT_TRUE(la.defined() && lb.defined());
     EXPECT_TRUE(la.equal(lb)) << plan << ": max abs diff " << (la - lb).abs().max().item<double>();
+    EXPECT_TRUE(a.frames.equal(b.frames)) << plan;
+  }
+}
+
+TEST(WeightStager, EightBitWeightsStayEightBitAndDequantizeWhereUsed) {
+  Two m;
+  at::Tensor q = at::tensor({-127, 0, 5, 64, 1, -3}, at::kChar).reshape({2, 3});
+  quant::mark_quantized(q, {quant::WeightFormat::Int8, at::tensor({0.5f, 0.25f})});
+  m.w.set_requires_grad(false);
+  m.w.set_data(q);
+  m.steps.set_data(m.steps.to(at::kLong));
+  WeightStager stager({at::kCPU, at::kFloat, false});
+  EXPECT_FALSE(stager.needs_staging(m));  // on the CPU the layers dequantize at use
+  const at::Tensor expected =
+      at::tensor({-63.5f, 0.0f, 2.5f, 16.0f, 0.25f, -0.75f}).reshape({2, 3});
+  EXPECT_TRUE(quant::weight_in(m.w, at::kFloat).equal(expected));
+  {
+    quant::ScopedDequantized scoped(m, at::kFloat);  // for loops over row blocks
+    EXPECT_TRUE(m.w.equal(expected));
+  }
+  EXPECT_EQ(m.w.scalar_type(), at::kChar);
+  EXPECT_EQ(m.w.data_ptr(), q.data_ptr());  // the 8-bit home, not a copy
+  EXPECT_TRUE(quant::weight_in(m.steps, at::kFloat).is_same(m.steps));  // ordinary tensors as-is
+}
+
+// A copy of `q8` (a model written by `i2v quantize --to int8`) whose weight files hold the
+// dequantized values in float32 instead of the 8-bit ones (everything else linked).
+fs::path dequantized_copy(const fs::path& q8, const fs::path& root) {
+  fs::create_directories(root);
+  for (const auto& entry : fs::directory_iterator(q8)) {
+    const fs::path name = entry.path().filename();
+    fs::path weights_file = entry.path() / "diffusion_pytorch_model.safetensors";
+    if (!fs::exists(weights_file)) weights_file = entry.path() / "model.safetensors";
+    if (!entry.is_directory() || !fs::exists(weights_file)) {
+      fs::create_symlink(entry.path(), root / name);
+      continue;
+    }
+    fs::create_directories(root / name);
+    for (const auto& f : fs::directory_iterator(entry.path()))
+      if (f.path() != weights_file) fs::copy_file(f.path(), root / name / f.path().filename());
+    auto file = io::SafetensorsFile::open(weights_file);
+    auto is_scale = [&](const std::string& n) {
+      if (n.size() <= 6 || n.compare(n.size() - 6, 6, "_scale") != 0) return false;
+      const io::TensorInfo* weight = file->find(n.substr(0, n.size() - 6));
+      return weight && weight->dtype == io::StDType::I8;
+    };
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto& info : file->tensors()) {
+      if (is_scale(info.name)) continue;
+      if (info.dtype == io::StDType::I8) {
+        const at::Tensor scale = file->tensor(info.name + "_scale");
+        tensors.emplace_back(info.name,
+                             quant::dequantize(file->stored(info.name),
+                                               {quant::WeightFormat::Int8, scale}, at::kFloat));
+      } else {
+        tensors.emplace_back(info.name, file->tensor(info.name));
+      }
+    }
+    io::save_safetensors(root / name / weights_file.filename(), tensors);
+  }
+  return root;
+}
+
+TEST(WeightStager, PipelineOnEightBitWeightsEqualsTheirDequantizedFilesExactly) {
+  test::TempDir dir;
+  const fs::path q8 = dir / "q8";
+  std::string out;
+  ASSERT_EQ(test::run_command(test::i2v_binary().string() + " quantize --model " +
+                                  test::golden_pipeline().string() + " --to int8 --out " +
+                                  q8.string() + " --components unet,text_encoder,image_encoder",
+                              &out),
+            0)
+      << out;
+  pipeline::PipelineOptions fp32;
+  fp32.dtype = at::kFloat;
+  auto quantized = pipeline::I2VGenXLPipeline::load(q8.string(), fp32);
+  auto ref =
+      pipeline::I2VGenXLPipeline::load(dequantized_copy(q8, dir / "dequantized").string(), fp32);
+  EXPECT_FALSE(quantized->unet_cast_per_block());  // fp32 files; 8-bit ones dequantize at use
+  const auto qw = quantized->component_weights().at("unet"),
+             rw = ref->component_weights().at("unet");
+  EXPECT_LT(qw.bytes, rw.bytes / 2);
+  EXPECT_EQ(qw.mapped_bytes, qw.bytes);  // every tensor views the files
+  // The facts (headers only) know the 8-bit bytes (plus the scales, which the registry holds)
+  // and the dequantized copy of the largest block.
+  const auto facts = pipeline::model_facts(quantized->model_dir(), at::kFloat);
+  EXPECT_GE(facts.unet_bytes, qw.bytes);
+  EXPECT_LT(facts.unet_bytes, qw.bytes * 11 / 10);
+  EXPECT_GT(facts.unet_staged_block_bytes, 0);
+  EXPECT_EQ(facts.weights_8bit.at("unet"), "int8");
+  EXPECT_EQ(facts.weights_8bit.at("text_encoder"), "int8");
+  EXPECT_EQ(facts.weights_8bit.at("image_encoder"), "int8");
+  EXPECT_LT(facts.image_stream_bytes, facts.image_bytes);
+  EXPECT_TRUE(pipeline::model_facts(ref->model_dir(), at::kFloat).weights_8bit.empty());
+
+  pipeline::GenerationRequest r;
+  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
+  r.prompt = "a fox";
+  r.width = 64;
+  r.height = 48;
+  r.num_frames = 3;
+  r.num_inference_steps = 2;
+  r.seed = 7;
+  for (const char* plan : {"plain", "stream"}) {
+    r.plan = ExecPlan{};
+    r.plan.name = plan;
+    if (std::string(plan) == "stream") r.plan.residency = Residency::StreamBlocks;
+    at::Tensor ea, eb;  // the encoders' outputs: dequantized layer by layer vs whole files
+    pipeline::GenerationHooks ha, hb;
+    ha.dump = [&](const std::string& n, const at::Tensor& t) {
+      if (n == "image_embeds") ea = t.clone();
+    };
+    hb.dump = [&](const std::string& n, const at::Tensor& t) {
+      if (n == "image_embeds") eb = t.clone();
+    };
+    auto a = quantized->generate(r, ha);
+    auto b = ref->generate(r, hb);
+    ASSERT_TRUE(ea.defined() && eb.defined());
+    EXPECT_TRUE(ea.equal(eb)) << plan;
     EXPECT_TRUE(a.frames.equal(b.frames)) << plan;
   }
 }

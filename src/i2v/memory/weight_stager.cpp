@@ -18,15 +18,17 @@ std::vector<at::Tensor> WeightStager::tensors_of(torch::nn::Module& m, bool recu
 bool WeightStager::needs(const at::Tensor& t) const {
   if (!t.defined()) return false;
   if (t.device() != options_.device) return true;
-  if (!t.is_floating_point()) return quant::quantization_of(t).has_value();
-  return t.scalar_type() != options_.dtype;
+  // 8-bit weights stay 8-bit: they are dequantized where they are used (quant::weight_in).
+  return t.is_floating_point() && t.scalar_type() != options_.dtype;
 }
 
 at::Tensor WeightStager::staged_copy(const at::Tensor& home, bool non_blocking) const {
   if (auto q = quant::quantization_of(home)) {
-    // 8-bit weights travel as 8 bits and are dequantized where they compute.
+    // 8-bit weights travel as 8 bits (registered again on the device) and are dequantized where
+    // they are used.
     at::Tensor bytes = home.to(options_.device, home.scalar_type(), non_blocking, /*copy=*/false);
-    return quant::dequantize(bytes, *q, options_.dtype).variable_data();
+    quant::mark_quantized(bytes, *q);
+    return bytes.variable_data();
   }
   const at::ScalarType dtype = home.is_floating_point() ? options_.dtype : home.scalar_type();
   // variable_data(): a tensor of its own (the swap below must not follow it).

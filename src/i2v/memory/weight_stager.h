@@ -6,9 +6,10 @@
 //   - a model moved onto the GPU only while its stage runs (Residency::OnDemand);
 //   - block-by-block streaming onto the GPU, the next block's copy started on a side stream
 //     while the current one computes (Residency::StreamBlocks with prefetch).
-//   - 8-bit weights (quant/quantized_weight.h) dequantized into the compute dtype per block.
+// 8-bit weights (quant/quantized_weight.h) stay 8-bit (copied as such to a device): the layers
+// dequantize them where they are used (quant::weight_in), one layer at a time.
 // Exact: a staged tensor is the home tensor converted by Tensor::to, as a whole-model conversion
-// would do it (8-bit weights: quant::dequantize, exactly scale·q rounded once). Tensors already in
+// would do it. Tensors already in
 // the compute dtype on the compute device are left alone, so a CPU run whose files hold the compute
 // dtype costs nothing here.
 #pragma once

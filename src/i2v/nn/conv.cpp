@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include "i2v/error.h"
 #include "i2v/kernels/onednn_conv.h"
+#include "i2v/quant/dequantize.h"
 
 namespace i2v::nn {
 namespace {
@@ -23,14 +25,24 @@ at::Tensor conv2d(const torch::nn::Conv2d& layer, const at::Tensor& x) {
                      (**pad)[0] == (**pad)[1] &&
                      var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) &&
                      (*k)[0] == (*k)[1];
+  // 8-bit weights: dequantized here, for this call only.
+  const at::Tensor w =
+      x.defined() ? quant::weight_in(layer->weight, x.scalar_type()) : layer->weight;
+  const bool dequantized = !w.is_same(layer->weight);
+  auto module_conv = [&](const at::Tensor& in) {
+    if (!dequantized) return torch::nn::Conv2d(layer)->forward(in);
+    if (!pad || !var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+      throw ShapeError("8-bit convolution weights need explicit zero padding");
+    return at::conv2d(in, w, layer->bias, *s, **pad, *d, o.groups());
+  };
   if (plain && x.defined() && x.scalar_type() == at::kBFloat16) {
-    at::Tensor y = kernels::onednn_conv2d(x, layer->weight, layer->bias, (*s)[0], (**pad)[0]);
+    at::Tensor y = kernels::onednn_conv2d(x, w, layer->bias, (*s)[0], (**pad)[0]);
     if (y.defined()) return y;
     // libtorch's bf16 convolution on channels-last input of a few pixels (the 4x4 level) ran at
     // 0.21 TFLOP/s against 0.58 on NCHW: hand it NCHW.
-    return torch::nn::Conv2d(layer)->forward(x.contiguous());
+    return module_conv(x.contiguous());
   }
-  return torch::nn::Conv2d(layer)->forward(x);
+  return module_conv(x);
 }
 
 }  // namespace i2v::nn

@@ -7,6 +7,7 @@
 #include "i2v/kernels/onednn_gemm.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
+#include "i2v/quant/dequantize.h"
 
 namespace i2v::nn {
 
@@ -45,7 +46,8 @@ at::Tensor TemporalConvLayerImpl::forward(const at::Tensor& x, int64_t num_frame
 }
 
 at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int64_t num_frames) {
-  const at::Tensor& weight = convs[i]->weight;  // (C_out, C_in, 3, 1, 1)
+  // (C_out, C_in, 3, 1, 1); 8-bit weights dequantized for this call.
+  const at::Tensor weight = quant::weight_in(convs[i]->weight, h.scalar_type());
   // One profiler/census entry (a convolution) for the three products below.
   RECORD_FUNCTION("i2v::temporal_conv", std::vector<c10::IValue>({h, weight, num_frames}));
   const int64_t b = h.size(0), cin = h.size(2), cout = weight.size(0);

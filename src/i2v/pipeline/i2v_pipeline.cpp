@@ -100,6 +100,23 @@ std::unique_ptr<I2VGenXLPipeline> I2VGenXLPipeline::load(const std::string& mode
   // Checked now; converted ones are freed again and reloaded only while their stage runs.
   p->residency_.add(Model::TextEncoder, text_loader(), text_loader);
   p->residency_.add(Model::ImageEncoder, image_loader(), image_loader);
+  // Both encoders run layer by layer under CPU streaming (each layer's pages dropped after it).
+  auto layered = [](auto encoder_of) {
+    ModelResidency::Layered l;
+    l.layers = [encoder_of](torch::nn::Module& m) { return encoder_of(m).layer_modules(); };
+    l.attach = [encoder_of](torch::nn::Module& m, memory::BlockHooks hooks) {
+      encoder_of(m).set_layer_hooks({std::move(hooks.before), std::move(hooks.after)});
+    };
+    return l;
+  };
+  p->residency_.set_layered(Model::TextEncoder,
+                            layered([](torch::nn::Module& m) -> clip::EncoderImpl& {
+                              return *static_cast<clip::ClipTextModel&>(m).text_model->encoder;
+                            }));
+  p->residency_.set_layered(
+      Model::ImageEncoder, layered([](torch::nn::Module& m) -> clip::EncoderImpl& {
+        return *static_cast<clip::ClipVisionModelWithProjection&>(m).vision_model->encoder;
+      }));
 
   vae::VaeLoadOptions vae_opts;
   vae_opts.dtype = options.dtype;
@@ -116,9 +133,9 @@ std::unique_ptr<I2VGenXLPipeline> I2VGenXLPipeline::load(const std::string& mode
   unet_opts.variant = options.variant;
   unet::LoadedUNet loaded = unet::load_i2vgen_xl_unet(dir, unet_opts);
   p->unet_ = loaded.unet.ptr();
-  // 8-bit weights (`i2v quantize`) stay mapped and are dequantized per block the same way.
+  // 8-bit weights (`i2v quantize`) stay mapped: each layer dequantizes its own where it runs.
   p->residency_.add_unet(p->unet_, p->unet_->top_level_blocks(),
-                         loaded.stored_dtype != options.dtype || loaded.kept_8bit);
+                         loaded.stored_dtype != options.dtype);
 
   p->scheduler_ = std::make_unique<schedulers::DDIMScheduler>(
       weights::DDIMSchedulerConfig::load(dir.config_path("scheduler")));

@@ -112,10 +112,18 @@ at::Tensor EncoderImpl::forward(const at::Tensor& x, const at::Tensor& mask, int
   at::Tensor h = x;
   if (hidden_states) hidden_states->push_back(h);
   for (int64_t i = 0; i < num_layers; ++i) {
+    if (hooks_.before) hooks_.before(*layer_list_[i]);
     h = layer_list_[i]->forward(h, mask);
+    if (hooks_.after) hooks_.after(*layer_list_[i]);
     if (hidden_states) hidden_states->push_back(h);
   }
   return h;
+}
+
+std::vector<torch::nn::Module*> EncoderImpl::layer_modules() const {
+  std::vector<torch::nn::Module*> out;
+  for (const auto& layer : layer_list_) out.push_back(layer.get());
+  return out;
 }
 
 }  // namespace i2v::clip

@@ -6,10 +6,12 @@
 #pragma once
 
 #include <ATen/ATen.h>
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -80,11 +82,21 @@ class EncoderImpl : public torch::nn::Module {
                      std::vector<at::Tensor>* hidden_states = nullptr) const;
 
   int64_t num_layers() const { return static_cast<int64_t>(layer_list_.size()); }
+  std::vector<torch::nn::Module*> layer_modules() const;
+
+  // Called around each layer while set (the weights' owner stages each layer's weights only
+  // while it runs: 8-bit dequantization, CPU streaming; pipeline::ModelResidency). Empty
+  // functions remove them.
+  struct LayerHooks {
+    std::function<void(torch::nn::Module&)> before, after;
+  };
+  void set_layer_hooks(LayerHooks hooks) { hooks_ = std::move(hooks); }
 
   torch::nn::ModuleList layers;
 
  private:
   std::vector<std::shared_ptr<EncoderLayerImpl>> layer_list_;
+  LayerHooks hooks_;
 };
 
 }  // namespace i2v::clip

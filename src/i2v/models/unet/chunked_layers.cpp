@@ -4,6 +4,7 @@
 
 #include "i2v/error.h"
 #include "i2v/nn/basic_transformer_block.h"
+#include "i2v/quant/dequantize.h"
 
 namespace i2v::unet {
 namespace {
@@ -89,6 +90,7 @@ at::Tensor temporal_conv_chunked(nn::TemporalConvLayerImpl& layer, const at::Ten
     GroupStats st = group_stats_by_rows(h, norm.num_groups, norm.eps, rows);
     const int64_t cout = layer.convs[i]->options.out_channels();
     at::Tensor out = at::empty({b, cout, f, hh, ww}, h.options());
+    quant::ScopedDequantized dequantized(*layer.convs[i], h.scalar_type());
     for_row_chunks(hh, rows, [&](int64_t r0, int64_t r1) {
       at::Tensor n =
           apply_group_norm(h.slice(3, r0, r1), st, norm.num_groups, norm.weight, norm.bias);
