@@ -8,7 +8,8 @@
 #   bench/quant.sh BF16_MODEL [QUANTIZED_MODEL...]
 #   bench/quant.sh /work/models/i2vgen-xl-bf16 /work/models/i2vgen-xl-{int8,fp8-e4m3,fp8-e5m2}
 # (write them with: i2v make-model ... --dtype bf16; i2v quantize --model M --to int8 --out M8)
-# Environment: SIZE (256), FRAMES (8), STEPS (2), PLANS ("auto stream"), I2V, OUT.
+# Environment: SIZE (256), FRAMES (8), STEPS (2), PLANS ("auto stream"), PRECISION (bf16), I2V,
+# OUT, TABLE_ONLY (print the table from earlier runs), NO_DUMP (keep the earlier error runs). The golden tiny model runs with SIZE=64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 I2V=${I2V:-build/bin/i2v}
@@ -22,13 +23,14 @@ gen() {  # model plan name [extra...]
   local model=$1 plan=$2 name=$3; shift 3
   flock /tmp/i2v-bigrun.lock /usr/bin/time -v "$I2V" generate --model "$model" --image "$IMAGE" \
     --prompt "a fox in the snow" --width "$SIZE" --height "$SIZE" --frames "$FRAMES" \
-    --steps "$STEPS" --precision bf16 --seed 1 --plan "$plan" --output "$OUT/$name.mp4" \
+    --steps "$STEPS" --precision "${PRECISION:-bf16}" --seed 1 --plan "$plan" --output "$OUT/$name.mp4" \
     --overwrite "$@" >"$OUT/$name.log" 2>&1
 }
 for model in "$@"; do
+  [ -n "${TABLE_ONLY:-}" ] && break  # re-print the table from the runs already in $OUT
   m=$(basename "$model")
   for plan in $PLANS; do gen "$model" "$plan" "$m-$plan"; done
-  gen "$model" auto "$m-dump" --dump "$OUT/$m-dump.safetensors"
+  [ -n "${NO_DUMP:-}" ] || gen "$model" auto "$m-dump" --dump "$OUT/$m-dump.safetensors"
 done
 echo "| weights | plan | weights on disk (UNet) | predicted peak | peak RSS | s/step | vs bf16 s/step | UNet forward rel. RMS err | final latents rel. RMS err | frames PSNR |"
 echo "|---|---|---|---|---|---|---|---|---|---|"

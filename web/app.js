@@ -50,7 +50,9 @@ async function refreshSystem() {
     const s = await api("/api/system");
     state.system = s;
     for (const p of s.presets) state.presets[p.name] = p;
-    $("#system").textContent = `${s.device} · model ${s.model.model.split("/").pop()} (${s.plan.precision}) · ` +
+    const eight = Object.entries(s.model.weights_8bit || {}).map(([c, f]) => `${c} ${f}`).join(", ");
+    $("#system").textContent = `${s.device} · model ${s.model.model.split("/").pop()} (${s.plan.precision}` +
+      (eight ? `; 8-bit weights: ${eight}, approximate` : "") + `) · ` +
       `RSS ${bytes(s.memory.rss_bytes)}, ${bytes(s.memory.available_bytes)} free of ` +
       `${bytes(s.memory.total_bytes)} · queue ${s.queue_length}`;
   } catch (e) {
@@ -139,7 +141,8 @@ async function estimate() {
     const e = r.estimate;
     out.textContent = `Memory estimate: about ${bytes(e.predicted_peak_bytes)} peak with plan ` +
       `"${e.plan}" (weights ${bytes(e.weights_bytes)} + activations ${bytes(e.activation_bytes)}), ` +
-      `${bytes(e.available_bytes)} available. ` + (e.fits ? "" : "Does not fit: " + e.message);
+      `${bytes(e.available_bytes)} available.` + (e.exact === false ? " Approximate (8-bit weights or tiled VAE)." : "") +
+      (e.fits ? "" : " Does not fit: " + e.message);
     out.classList.toggle("warn", !e.fits);
     out.title = e.method;
   } catch (err) {

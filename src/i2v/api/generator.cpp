@@ -176,13 +176,14 @@ void Generator::validate(const Request& request) const {
 
 Estimate Generator::estimate(const Request& request) const {
   const api::PlanDecision d = decide(request, impl_->model, impl_->options);
-  return api::to_estimate(d, resident_weights(impl_->model.facts, d.choice.plan));
+  return api::to_estimate(d, resident_weights(impl_->model.facts, d.choice.plan),
+                          impl_->model.facts.weights_8bit);
 }
 
 Estimate estimate(const ModelOptions& options, const Request& request) {
   const ResolvedModel m = resolve(options);
   const api::PlanDecision d = decide(request, m, options);
-  return api::to_estimate(d, resident_weights(m.facts, d.choice.plan));
+  return api::to_estimate(d, resident_weights(m.facts, d.choice.plan), m.facts.weights_8bit);
 }
 
 void Generator::cancel() {

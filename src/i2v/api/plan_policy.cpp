@@ -61,7 +61,8 @@ PlanDecision decide_plan(const memory::ModelFacts& facts, const memory::Shapes& 
   return d;
 }
 
-Estimate to_estimate(const PlanDecision& d, int64_t weights_bytes) {
+Estimate to_estimate(const PlanDecision& d, int64_t weights_bytes,
+                     const std::map<std::string, std::string>& weights_8bit) {
   const memory::PlanChoice& c = d.choice;
   Estimate e;
   e.fits = c.fits;
@@ -81,6 +82,8 @@ Estimate to_estimate(const PlanDecision& d, int64_t weights_bytes) {
   e.json =
       nlohmann::json{{"plan", c.plan.to_json()},
                      {"fits", c.fits},
+                     {"exact", c.plan.exact() && weights_8bit.empty()},
+                     {"weights_8bit", weights_8bit},
                      {"message", c.message},
                      {"predicted_peak_bytes", c.estimate.peak},
                      {"weights_bytes", weights_bytes},

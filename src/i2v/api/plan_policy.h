@@ -9,6 +9,8 @@
 //    apply to every rung.
 #pragma once
 
+#include <map>
+
 #include <cstdint>
 #include <string>
 
@@ -34,6 +36,9 @@ PlanDecision decide_plan(const memory::ModelFacts& facts, const memory::Shapes& 
                          int64_t given_budget_bytes);
 
 // The decision as the public Estimate (its json has the candidates, stages and ladder).
-Estimate to_estimate(const PlanDecision& d, int64_t weights_bytes);
+// `weights_8bit`: the model's 8-bit components (ModelFacts::weights_8bit); a plan on them is
+// approximate ("exact": false in the JSON).
+Estimate to_estimate(const PlanDecision& d, int64_t weights_bytes,
+                     const std::map<std::string, std::string>& weights_8bit = {});
 
 }  // namespace i2v::api

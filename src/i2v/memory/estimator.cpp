@@ -57,15 +57,20 @@ std::map<std::string, int64_t> gpu_weights(const ModelFacts& m, const ExecPlan& 
   return w;
 }
 
-// Host RSS of weights per stage: each stage's component mapped; during the UNet stage the
+// Host RSS of weights per stage: each stage's component mapped (streaming: the encoders' rest and
+// one layer); during the UNet stage the
 // UNet (streaming: about one block, plus a staged cast copy when the files need one) and half the
 // VAE's pages still resident from the encode.
 std::map<std::string, int64_t> host_weights(const ModelFacts& m, const ExecPlan& plan) {
   const bool streaming = plan.residency == Residency::StreamBlocks;
   const int64_t unet = (streaming ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes) +
                        m.unet_staged_block_bytes + (streaming ? 0 : m.vae_bytes / 2);
-  return {{"text", m.text_bytes},
-          {"image", m.image_bytes},
+  // Streaming runs the encoders layer by layer (ModelResidency::Layered).
+  const auto encoder = [streaming](int64_t whole, int64_t streamed) {
+    return streaming && streamed > 0 ? streamed : whole;
+  };
+  return {{"text", encoder(m.text_bytes, m.text_stream_bytes)},
+          {"image", encoder(m.image_bytes, m.image_stream_bytes)},
           {"vae_encode", m.vae_bytes},
           {"unet", unet},
           {"vae_decode", m.vae_bytes}};

@@ -33,6 +33,8 @@ struct ModelFacts {
   // staged copy alive beside the stored weights); 0 otherwise.
   int64_t unet_staged_block_bytes = 0;
   int64_t unet_rest_bytes = 0;  // the UNet outside its top-level blocks (embeddings, conv_in/out)
+  // The encoders run layer by layer under CPU streaming: the rest plus about one layer.
+  int64_t text_stream_bytes = 0, image_stream_bytes = 0;
   int64_t text_tokens = 77, image_tokens = 257, text_dim = 1024, image_dim = 1280;
   // Components whose files hold 8-bit weights (`i2v quantize`): name -> format ("int8" ...).
   // Plans on such a model are approximate (the weights differ from the original ones).

@@ -55,6 +55,11 @@ void ModelResidency::adopt(Slot& slot, std::shared_ptr<torch::nn::Module> module
   slot.module = std::move(module);
   slot.pages = memory::MappedWeights::of(*slot.module);
   slot.weights = {tensor_bytes(*slot.module), slot.pages.mapped_bytes()};
+  slot.layer_pages.clear();  // a reloaded module has new layers
+}
+
+void ModelResidency::set_layered(Model which, Layered layered) {
+  slots_.at(which).layered = std::move(layered);
 }
 
 void ModelResidency::add(Model which, std::shared_ptr<torch::nn::Module> module, Loader reload) {
@@ -98,8 +103,31 @@ ModelResidency::Lease ModelResidency::lease(Model which, const memory::ExecPlan&
 
 void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency) {
   const bool cpu = stager_.options().device.is_cpu();
+  const bool streaming = residency == memory::Residency::StreamBlocks;
   if (which != Model::UNet) {
-    stager_.stage(*slot.module);  // CPU with weights in the compute dtype: nothing to do
+    slot.layer_hooks = slot.layered.layers && cpu && streaming;
+    if (!slot.layer_hooks) {
+      stager_.stage(*slot.module);  // CPU with weights in the compute dtype: nothing to do
+      return;
+    }
+    // Layer by layer: the rest (embeddings, norms, projections) is converted now, for good (the
+    // module then counts as converted and is reloaded at its next lease); each layer is staged
+    // while it runs and, under CPU streaming, its pages dropped after.
+    const std::vector<torch::nn::Module*> layers = slot.layered.layers(*slot.module);
+    convert_outside_blocks(*slot.module, layers, stager_);
+    Slot* s = &slot;
+    memory::BlockHooks hooks;
+    hooks.before = [this, s](torch::nn::Module& layer) {
+      auto it = s->layer_pages.find(&layer);
+      if (it == s->layer_pages.end())
+        it = s->layer_pages.emplace(&layer, memory::MappedWeights::of(layer)).first;
+      stager_.stage(layer);
+    };
+    hooks.after = [this, s, cpu, streaming](torch::nn::Module& layer) {
+      stager_.unstage(layer);
+      if (cpu && streaming) s->layer_pages.at(&layer).release();
+    };
+    slot.layered.attach(*slot.module, std::move(hooks));
     return;
   }
   // CPU: the UNet stays mapped; per-block casts happen in block_hooks.
@@ -122,6 +150,12 @@ void ModelResidency::end(Model which, memory::Residency residency) {
   torch::nn::Module& m = *slot.module;
   // A GPU plan with everything resident keeps the staged copies for the next generation.
   const bool keep = !stager_.options().device.is_cpu() && residency == memory::Residency::Resident;
+  if (slot.layer_hooks) {
+    slot.layered.attach(m, {});
+    for (auto* layer : slot.layered.layers(m)) stager_.unstage(*layer);  // after an exception
+    slot.layer_hooks = false;
+    slot.pages = memory::MappedWeights::of(m);  // the rest may have been converted
+  }
   if (!keep) {
     stager_.unstage(m);
     if (which == Model::UNet) {

@@ -40,6 +40,15 @@ class ModelResidency {
   // process never holds two converted models beside each other (fp32 from bf16 files: 3.9 GB of
   // encoders).
   void add(Model which, std::shared_ptr<torch::nn::Module> module, Loader reload = {});
+  // An encoder made of repeated layers: `layers` lists them, `attach` installs hooks run around
+  // each (empty hooks remove them). With it, CPU streaming runs the encoder layer by layer (each
+  // layer staged when it needs a cast, its file pages dropped after it ran): about one layer is
+  // resident instead of the whole encoder.
+  struct Layered {
+    std::function<std::vector<torch::nn::Module*>(torch::nn::Module&)> layers;
+    std::function<void(torch::nn::Module&, memory::BlockHooks)> attach;
+  };
+  void set_layered(Model which, Layered layered);
   // The UNet: `blocks` are the top-level blocks its forward brackets with BlockHooks; with
   // `cast_per_block` they keep the stored precision and are cast while they run (everything
   // outside them is converted now, for good).
@@ -91,6 +100,9 @@ class ModelResidency {
     memory::MappedWeights pages;
     Weights weights;
     int leases = 0;
+    Layered layered;
+    bool layer_hooks = false;  // the current lease runs layer by layer
+    std::map<const torch::nn::Module*, memory::MappedWeights> layer_pages;
   };
   void adopt(Slot& slot, std::shared_ptr<torch::nn::Module> module);
   void begin(Model which, Slot& slot, memory::Residency residency);
