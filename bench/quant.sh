@@ -38,7 +38,7 @@ for model in "$@"; do
   m=$(basename "$model")
   if [ "$m" != "$REF" ]; then
     "$I2V" bench compare "$OUT/$m-dump.safetensors" "$OUT/$REF-dump.safetensors" \
-      --name step0_noise_pred_text --name final_latents --name decoded_video >"$OUT/$m-error.json"
+      --name step0.noise_pred_text --name final_latents --name decoded_video >"$OUT/$m-error.json"
   else
     echo '{}' >"$OUT/$m-error.json"
   fi
@@ -59,7 +59,7 @@ disk = sum(os.path.getsize(f) for f in glob.glob(f"{model}/unet/*.safetensors"))
 gib = lambda b: "%.2f GiB" % (b / 2**30)
 print(f"| {m} | {meta['memory']['final_plan']['name']} | {gib(disk)} | "
       f"{gib(meta['memory']['predicted_peak_bytes'])} | {gib(rss)} | {step:.2f} | {step / ref_step:.3f}x | "
-      f"{e('step0_noise_pred_text', 'relative_rms', '%.2e')} | {e('final_latents', 'relative_rms', '%.2e')} | "
+      f"{e('step0.noise_pred_text', 'relative_rms', '%.2e')} | {e('final_latents', 'relative_rms', '%.2e')} | "
       f"{e('decoded_video', 'psnr_db', '%.1f dB')} |")
 PY
   done
