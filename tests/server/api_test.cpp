@@ -548,3 +548,51 @@ TEST(ServerOptionsTest, BindingBeyondLoopbackNeedsAToken) {
 
 }  // namespace
 }  // namespace i2v::test
+
+namespace i2v::test {
+namespace {
+
+// The same server over the golden model quantized to int8 (`i2v quantize`, UNet and encoders).
+class EightBitServer : public ServerFixture {
+ protected:
+  std::shared_ptr<server::VideoGenerator> generator() override {
+    static TempDir dir;
+    static std::shared_ptr<server::VideoGenerator> g = [] {
+      const std::filesystem::path model = dir / "int8";
+      std::string out;
+      const int rc =
+          run_command(i2v_binary().string() + " quantize --model " + golden_pipeline().string() +
+                          " --to int8 --out " + model.string() +
+                          " --components unet,text_encoder,image_encoder",
+                      &out);
+      EXPECT_EQ(rc, 0) << out;
+      ModelOptions m;
+      m.model = model.string();
+      m.precision = "bf16";
+      return std::make_shared<server::LibraryGenerator>(m);
+    }();
+    return g;
+  }
+};
+
+TEST_F(EightBitServer, SaysTheWeightsAreEightBitAndTheResultApproximate) {
+  const nlohmann::json system = get_json("/api/system");
+  EXPECT_EQ(system["model"]["weights_8bit"]["unet"], "int8") << system.dump();
+  EXPECT_EQ(system["model"]["weights_8bit"]["image_encoder"], "int8");
+  nlohmann::json params = small_params();
+  params.erase("prompt");
+  auto r = client_->Post("/api/estimate", params.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const nlohmann::json estimate = nlohmann::json::parse(r->body)["estimate"];
+  EXPECT_FALSE(estimate["exact"].get<bool>());
+  EXPECT_EQ(estimate["weights_8bit"]["text_encoder"], "int8");
+  auto [status, job] = submit(small_params());
+  ASSERT_EQ(status, 201) << job.dump();
+  const nlohmann::json done = wait_terminal(job["id"].get<int64_t>());
+  ASSERT_EQ(done["status"], "finished") << done.dump();
+  EXPECT_FALSE(done["result"]["exact"].get<bool>());
+}
+
+}  // namespace
+}  // namespace i2v::test
