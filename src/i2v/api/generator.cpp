@@ -296,7 +296,8 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   result.fps = request.fps;
   result.plan = plan.name;
   result.final_plan = out.final_plan.name;
-  result.exact = out.exact && !weights_8bit;
+  out.exact = out.exact && !weights_8bit;  // the metadata and the result say the same
+  result.exact = out.exact;
   result.peak_memory_bytes = static_cast<int64_t>(peak_rss_bytes());
   api::RunRecord record;
   record.request = &request;

@@ -31,7 +31,7 @@ nlohmann::json metadata_json(const RunRecord& run) {
           {"model", run.model},
           {"precision", run.model.value("precision", "")},
           {"device", run.model.value("device", "")},
-          {"exact", res.exact && run.model.value("weights_8bit", nlohmann::json::object()).empty()},
+          {"exact", res.exact},
           {"weights_8bit", run.model.value("weights_8bit", nlohmann::json::object())},
           {"seconds", run.seconds},
           {"stage_seconds", res.stage_seconds},

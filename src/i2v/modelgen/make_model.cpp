@@ -9,6 +9,7 @@
 #include "i2v/error.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/modelgen/component_builders.h"
+#include "i2v/modelgen/output_folder.h"
 #include "i2v/modelgen/parameter_specs.h"
 #include "i2v/modelgen/random_init.h"
 
@@ -24,13 +25,6 @@ nlohmann::json read_json(const fs::path& path) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError("invalid JSON in " + path.string() + ": " + e.what());
   }
-}
-
-bool is_weights_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  return ext == ".safetensors" || ext == ".bin" || ext == ".ckpt" || ext == ".pt" ||
-         p.filename().string().find(".safetensors.index.json") != std::string::npos ||
-         p.filename().string().find(".bin.index.json") != std::string::npos;
 }
 
 // Copies configs, tokenizer files etc. — everything but weights.
@@ -98,23 +92,8 @@ std::vector<ComponentReport> make_model(const MakeModelOptions& options) {
   nlohmann::json index = read_json(index_path);
   if (!index.is_object()) throw FormatError(index_path.string() + " is not a JSON object");
 
-  if (fs::exists(options.out_dir) && !fs::is_empty(options.out_dir) && !options.overwrite) {
-    throw IoError(options.out_dir.string() +
-                  " already exists and is not empty (pass --overwrite to replace it)");
-  }
-  fs::path partial = options.out_dir;
-  partial += ".partial";
-  fs::remove_all(partial);
-  fs::create_directories(partial);
-  // On any failure the partial folder goes away: nothing half-written is left behind.
-  struct PartialGuard {
-    fs::path path;
-    bool keep = false;
-    ~PartialGuard() {
-      std::error_code ec;
-      if (!keep) fs::remove_all(path, ec);
-    }
-  } guard{partial};
+  OutputFolder folder(options.out_dir, options.overwrite);
+  const fs::path& partial = folder.path();
   fs::copy_file(index_path, partial / "model_index.json");
 
   std::vector<ComponentReport> reports;
@@ -133,9 +112,7 @@ std::vector<ComponentReport> make_model(const MakeModelOptions& options) {
     }
   }
 
-  if (fs::exists(options.out_dir)) fs::remove_all(options.out_dir);
-  fs::rename(partial, options.out_dir);
-  guard.keep = true;
+  folder.commit();
   return reports;
 }
 

@@ -8,6 +8,7 @@
 
 #include "i2v/error.h"
 #include "i2v/io/safetensors.h"
+#include "i2v/modelgen/output_folder.h"
 #include "i2v/quant/quantize.h"
 #include "i2v/quant/skip_list.h"
 #include "i2v/weights/model_dir.h"
@@ -15,14 +16,6 @@
 namespace i2v::modelgen {
 namespace fs = std::filesystem;
 namespace {
-
-bool is_weights_file(const fs::path& p) {
-  const std::string name = p.filename().string();
-  const std::string ext = p.extension().string();
-  return ext == ".safetensors" || ext == ".bin" || ext == ".ckpt" || ext == ".pt" ||
-         name.find(".safetensors.index") != std::string::npos ||
-         name.find(".bin.index") != std::string::npos;
-}
 
 // Weight files: a hard link when the file system allows it (i2v only ever reads them), else a
 // copy. Small files (configs, vocabularies) are copied, so editing one never touches the source.
@@ -129,25 +122,11 @@ std::vector<QuantizeReport> quantize_model(const QuantizeOptions& options) {
   for (const auto& c : options.components) {
     if (!dir.index().has(c)) throw ConfigError("quantize: the model has no component '" + c + "'");
   }
-  if (fs::exists(options.out_dir) && !fs::is_empty(options.out_dir) && !options.overwrite) {
-    throw IoError(options.out_dir.string() +
-                  " already exists and is not empty (pass --overwrite to replace it)");
-  }
   if (fs::exists(options.out_dir) && fs::equivalent(options.out_dir, dir.root())) {
     throw ConfigError("quantize: --out must differ from the model folder");
   }
-  fs::path partial = options.out_dir;
-  partial += ".partial";
-  fs::remove_all(partial);
-  fs::create_directories(partial);
-  struct PartialGuard {  // on any failure the partial folder goes away
-    fs::path path;
-    bool keep = false;
-    ~PartialGuard() {
-      std::error_code ec;
-      if (!keep) fs::remove_all(path, ec);
-    }
-  } guard{partial};
+  OutputFolder folder(options.out_dir, options.overwrite);
+  const fs::path& partial = folder.path();
 
   std::vector<QuantizeReport> reports;
   for (const auto& entry : fs::directory_iterator(dir.root())) {
@@ -164,9 +143,7 @@ std::vector<QuantizeReport> quantize_model(const QuantizeOptions& options) {
       copy_folder(entry.path(), target, /*weights_too=*/true);
     }
   }
-  if (fs::exists(options.out_dir)) fs::remove_all(options.out_dir);
-  fs::rename(partial, options.out_dir);
-  guard.keep = true;
+  folder.commit();
   return reports;
 }
 
