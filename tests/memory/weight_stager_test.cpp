@@ -10,6 +10,7 @@
 #include "i2v/image/decode.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/memory/weight_stager.h"
+#include "i2v/nn/layer_weight.h"
 #include "i2v/pipeline/i2v_pipeline.h"
 #include "i2v/pipeline/model_facts.h"
 #include "i2v/quant/dequantize.h"
@@ -171,7 +172,7 @@ TEST(WeightStager, EightBitWeightsStayEightBitAndDequantizeWhereUsed) {
       at::tensor({-63.5f, 0.0f, 2.5f, 16.0f, 0.25f, -0.75f}).reshape({2, 3});
   EXPECT_TRUE(quant::weight_in(m.w, at::kFloat).equal(expected));
   {
-    quant::ScopedDequantized scoped(m, at::kFloat);  // for loops over row blocks
+    nn::ScopedLayerWeights scoped(m, at::kFloat);  // for loops over row blocks
     EXPECT_TRUE(m.w.equal(expected));
   }
   EXPECT_EQ(m.w.scalar_type(), at::kChar);

@@ -5,7 +5,7 @@
 
 #include "i2v/error.h"
 #include "i2v/kernels/onednn_conv.h"
-#include "i2v/quant/dequantize.h"
+#include "i2v/nn/layer_weight.h"
 
 namespace i2v::nn {
 namespace {
@@ -25,14 +25,13 @@ at::Tensor conv2d(const torch::nn::Conv2d& layer, const at::Tensor& x) {
                      (**pad)[0] == (**pad)[1] &&
                      var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) &&
                      (*k)[0] == (*k)[1];
-  // 8-bit weights: dequantized here, for this call only.
-  const at::Tensor w =
-      x.defined() ? quant::weight_in(layer->weight, x.scalar_type()) : layer->weight;
-  const bool dequantized = !w.is_same(layer->weight);
+  // 8-bit weights dequantized, LoRA added: here, for this call only.
+  const at::Tensor w = x.defined() ? layer_weight(layer->weight, x.scalar_type()) : layer->weight;
+  const bool own_weight = !w.is_same(layer->weight);
   auto module_conv = [&](const at::Tensor& in) {
-    if (!dequantized) return torch::nn::Conv2d(layer)->forward(in);
+    if (!own_weight) return torch::nn::Conv2d(layer)->forward(in);
     if (!pad || !var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
-      throw ShapeError("8-bit convolution weights need explicit zero padding");
+      throw ShapeError("8-bit or adapted convolution weights need explicit zero padding");
     return at::conv2d(in, w, layer->bias, *s, **pad, *d, o.groups());
   };
   if (plain && x.defined() && x.scalar_type() == at::kBFloat16) {

@@ -9,10 +9,10 @@
 #include "i2v/error.h"
 #include "i2v/kernels/gated_gelu.h"
 #include "i2v/nn/chunking.h"
+#include "i2v/nn/layer_weight.h"
 #include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
-#include "i2v/quant/dequantize.h"
 
 namespace i2v::nn {
 
@@ -58,7 +58,7 @@ at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
   const int64_t tokens = x.numel() / dim;
   if (tokens <= rows) return linear(out_, act_->forward(x));
 
-  quant::ScopedDequantized dequantized(*this, x.scalar_type());  // once, not per block
+  ScopedLayerWeights weights(*this, x.scalar_type());  // once, not per block
   const at::Tensor x2 = x.reshape({tokens, dim});
   std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
   out_shape.back() = out_->options.out_features();

@@ -5,14 +5,14 @@
 #include <vector>
 
 #include "i2v/kernels/onednn_gemm.h"
-#include "i2v/quant/dequantize.h"
+#include "i2v/nn/layer_weight.h"
 
 namespace i2v::nn {
 
 at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
   if (!x.defined() || x.dim() < 2 || x.size(-1) != layer->weight.size(1))
-    return torch::nn::Linear(layer)->forward(x);                          // its errors
-  const at::Tensor w = quant::weight_in(layer->weight, x.scalar_type());  // 8-bit: dequantized
+    return torch::nn::Linear(layer)->forward(x);                      // its errors
+  const at::Tensor w = layer_weight(layer->weight, x.scalar_type());  // 8-bit / LoRA: a copy
   const at::Tensor x2 = x.reshape({-1, w.size(1)});  // a view for row-contiguous inputs
   const at::Tensor& b = layer->bias;
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());

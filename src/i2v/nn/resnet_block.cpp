@@ -1,7 +1,7 @@
 #include "i2v/nn/resnet_block.h"
 
 #include "i2v/nn/conv.h"
-#include "i2v/quant/dequantize.h"
+#include "i2v/nn/layer_weight.h"
 
 #include <ATen/ATen.h>
 
@@ -42,7 +42,7 @@ at::Tensor ResnetBlock2DImpl::forward(const at::Tensor& x, const at::Tensor& tem
   }
   at::Tensor h = conv2d(conv1, norm1->forward_silu(x));
   if (temb.defined() && time_emb_proj) {
-    quant::ScopedDequantized dequantized(*time_emb_proj, temb.scalar_type());
+    ScopedLayerWeights weights(*time_emb_proj, temb.scalar_type());
     h = h + time_emb_proj->forward(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
   }
   h = conv2d(conv2, norm2->forward_silu(h));

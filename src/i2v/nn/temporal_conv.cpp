@@ -5,9 +5,9 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "i2v/kernels/onednn_gemm.h"
+#include "i2v/nn/layer_weight.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
-#include "i2v/quant/dequantize.h"
 
 namespace i2v::nn {
 
@@ -47,7 +47,7 @@ at::Tensor TemporalConvLayerImpl::forward(const at::Tensor& x, int64_t num_frame
 
 at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int64_t num_frames) {
   // (C_out, C_in, 3, 1, 1); 8-bit weights dequantized for this call.
-  const at::Tensor weight = quant::weight_in(convs[i]->weight, h.scalar_type());
+  const at::Tensor weight = layer_weight(convs[i]->weight, h.scalar_type());
   // One profiler/census entry (a convolution) for the three products below.
   RECORD_FUNCTION("i2v::temporal_conv", std::vector<c10::IValue>({h, weight, num_frames}));
   const int64_t b = h.size(0), cin = h.size(2), cout = weight.size(0);

@@ -1,5 +1,6 @@
 #include "i2v/nn/transformer_2d.h"
 
+#include "i2v/nn/conv.h"
 #include "i2v/nn/linear.h"
 #include "i2v/nn/shape_check.h"
 
@@ -34,7 +35,7 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
   require_nchw(x, norm->channels, "spatial transformer");
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
   at::Tensor t = norm->forward(x);
-  if (!use_linear_projection) t = proj_in_conv->forward(t);
+  if (!use_linear_projection) t = conv2d(proj_in_conv, t);
   const int64_t inner = t.size(1);
   t = t.permute({0, 2, 3, 1}).reshape({n, h * w, inner});
   if (use_linear_projection) t = linear(proj_in_linear, t);
@@ -47,7 +48,7 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
     return x + t;
   }
   t = t.view({n, h, w, -1}).permute({0, 3, 1, 2}).contiguous();
-  return x + proj_out_conv->forward(t);
+  return x + conv2d(proj_out_conv, t);
 }
 
 }  // namespace i2v::nn

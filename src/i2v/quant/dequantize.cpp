@@ -132,19 +132,4 @@ at::Tensor weight_in(const at::Tensor& w, at::ScalarType dtype) {
   return w;
 }
 
-ScopedDequantized::ScopedDequantized(torch::nn::Module& module, at::ScalarType dtype) {
-  for (auto& p : module.parameters(true)) {
-    if (p.is_floating_point()) continue;
-    if (auto q = quantization_of(p)) {
-      at::Tensor home = p.variable_data();
-      p.set_data(dequantize(home, *q, dtype));
-      swapped_.emplace_back(p, std::move(home));
-    }
-  }
-}
-
-ScopedDequantized::~ScopedDequantized() {
-  for (auto& [param, home] : swapped_) param.set_data(home);
-}
-
 }  // namespace i2v::quant

@@ -7,10 +7,6 @@
 #pragma once
 
 #include <ATen/ATen.h>
-#include <torch/nn/module.h>
-
-#include <utility>
-#include <vector>
 
 #include "i2v/quant/quantized_weight.h"
 
@@ -21,22 +17,7 @@ namespace i2v::quant {
 at::Tensor dequantize(const at::Tensor& q, const QuantizedWeight& w, at::ScalarType dtype);
 
 // The weight a product in `dtype` uses: `w` itself, or for an 8-bit weight (quantized_weight.h)
-// its dequantized copy, made at the point of use (nn::linear, nn::conv2d, the temporal
-// convolution, CLIP's linear) so that only one layer's copy exists at a time.
+// its dequantized copy. Layers call it through nn::layer_weight (which adds LoRA too).
 at::Tensor weight_in(const at::Tensor& w, at::ScalarType dtype);
-
-// For loops that use a module's weights many times (blocks of rows or positions): its 8-bit
-// parameters hold dequantized copies for the scope and get their 8-bit data back after it.
-// Nothing happens for a module without 8-bit weights.
-class ScopedDequantized {
- public:
-  ScopedDequantized(torch::nn::Module& module, at::ScalarType dtype);
-  ~ScopedDequantized();
-  ScopedDequantized(const ScopedDequantized&) = delete;
-  ScopedDequantized& operator=(const ScopedDequantized&) = delete;
-
- private:
-  std::vector<std::pair<at::Tensor, at::Tensor>> swapped_;  // (parameter, its 8-bit data)
-};
 
 }  // namespace i2v::quant

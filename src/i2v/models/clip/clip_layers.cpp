@@ -1,6 +1,6 @@
 #include "i2v/models/clip/clip_layers.h"
 
-#include "i2v/quant/dequantize.h"
+#include "i2v/nn/layer_weight.h"
 
 namespace i2v::clip {
 
@@ -12,7 +12,7 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool bias,
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) const {
-  return at::linear(x, quant::weight_in(weight, x.scalar_type()), bias);  // 8-bit: dequantized
+  return at::linear(x, nn::layer_weight(weight, x.scalar_type()), bias);  // 8-bit / LoRA: a copy
 }
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps, const at::TensorOptions& options)

@@ -4,7 +4,8 @@
 
 #include "i2v/error.h"
 #include "i2v/nn/basic_transformer_block.h"
-#include "i2v/quant/dequantize.h"
+#include "i2v/nn/layer_weight.h"
+#include "i2v/nn/linear.h"
 
 namespace i2v::unet {
 namespace {
@@ -90,7 +91,7 @@ at::Tensor temporal_conv_chunked(nn::TemporalConvLayerImpl& layer, const at::Ten
     GroupStats st = group_stats_by_rows(h, norm.num_groups, norm.eps, rows);
     const int64_t cout = layer.convs[i]->options.out_channels();
     at::Tensor out = at::empty({b, cout, f, hh, ww}, h.options());
-    quant::ScopedDequantized dequantized(*layer.convs[i], h.scalar_type());
+    nn::ScopedLayerWeights weights(*layer.convs[i], h.scalar_type());
     for_row_chunks(hh, rows, [&](int64_t r0, int64_t r1) {
       at::Tensor n =
           apply_group_norm(h.slice(3, r0, r1), st, norm.num_groups, norm.weight, norm.bias);
@@ -120,10 +121,10 @@ at::Tensor temporal_transformer_chunked(nn::TransformerTemporalModelImpl& t, con
         apply_group_norm(xt.slice(3, r0, r1), st, t.norm->num_groups, t.norm->weight, t.norm->bias)
             .to(x.scalar_type());
     at::Tensor s = n.permute({0, 3, 4, 2, 1}).reshape({b * hr * ww, f, c});
-    s = t.proj_in->forward(s);
+    s = nn::linear(t.proj_in, s);
     for (const auto& block : *t.transformer_blocks)
       s = block->as<nn::BasicTransformerBlockImpl>()->forward(s);
-    s = t.proj_out->forward(s).view({b, hr, ww, f, c}).permute({0, 3, 4, 1, 2});
+    s = nn::linear(t.proj_out, s).view({b, hr, ww, f, c}).permute({0, 3, 4, 1, 2});
     out.slice(3, r0, r1).copy_(x5.slice(3, r0, r1) + s);
   });
   return out.view({b * f, c, hh, ww});

@@ -4,6 +4,9 @@
 
 #include <cmath>
 
+#include "i2v/nn/conv.h"
+#include "i2v/nn/linear.h"
+
 namespace i2v::unet {
 
 at::Tensor timestep_projection(const at::Tensor& values, int64_t dim) {
@@ -32,7 +35,7 @@ MlpImpl::MlpImpl(int64_t in, int64_t hidden, int64_t out, bool named_linears) {
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  return second_->forward(at::silu(first_->forward(x)));
+  return nn::linear(second_, at::silu(nn::linear(first_, x)));
 }
 
 ImageLatentsProjInImpl::ImageLatentsProjInImpl(int64_t c) {
@@ -46,7 +49,7 @@ ImageLatentsProjInImpl::ImageLatentsProjInImpl(int64_t c) {
 }
 
 at::Tensor ImageLatentsProjInImpl::forward(const at::Tensor& x) {
-  return c4_->forward(at::silu(c2_->forward(at::silu(c0_->forward(x)))));
+  return nn::conv2d(c4_, at::silu(nn::conv2d(c2_, at::silu(nn::conv2d(c0_, x)))));
 }
 
 ImageLatentsContextEmbeddingImpl::ImageLatentsContextEmbeddingImpl(int64_t c, int64_t cross) {
@@ -60,11 +63,11 @@ ImageLatentsContextEmbeddingImpl::ImageLatentsContextEmbeddingImpl(int64_t c, in
 }
 
 at::Tensor ImageLatentsContextEmbeddingImpl::pooled(const at::Tensor& x) {
-  return at::adaptive_avg_pool2d(at::silu(c0_->forward(x)), {32, 32});
+  return at::adaptive_avg_pool2d(at::silu(nn::conv2d(c0_, x)).contiguous(), {32, 32});
 }
 
 at::Tensor ImageLatentsContextEmbeddingImpl::forward(const at::Tensor& x) {
-  return c5_->forward(at::silu(c3_->forward(pooled(x))));
+  return nn::conv2d(c5_, at::silu(nn::conv2d(c3_, pooled(x))));
 }
 
 TemporalEncoderImpl::TemporalEncoderImpl(int64_t dim, int64_t heads, int64_t head_dim) {
