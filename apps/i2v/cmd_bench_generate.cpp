@@ -34,10 +34,17 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
   auto o = std::make_shared<BenchOptions>();
   auto steps = std::make_shared<int>(2);
   auto chunk = std::make_shared<int>(1);
+  auto lora = std::make_shared<std::string>();
+  auto lora_mode = std::make_shared<std::string>("auto");
+  auto plan_name = std::make_shared<std::string>("auto");
   add_bench_options(cmd, *o);
+  cmd->add_option("--lora", *lora, "A LoRA file to run with (FILE, scale 1)");
+  cmd->add_option("--lora-mode", *lora_mode, "auto, merged or unmerged")->capture_default_str();
+  cmd->add_option("--plan", *plan_name, "auto, plain, chunked, chunked+seqcfg or stream")
+      ->capture_default_str();
   cmd->add_option("--steps", *steps, "Denoising steps")->capture_default_str();
   cmd->add_option("--chunk", *chunk, "VAE decode chunk (frames)")->capture_default_str();
-  run = [o, steps, chunk] {
+  run = [o, steps, chunk, lora, lora_mode, plan_name] {
     if (*steps < 1 || *chunk < 1) throw ConfigError("bench generate: --steps, --chunk >= 1");
     const at::ScalarType dtype = bench_dtype(o->precision);
     auto t_load = std::chrono::steady_clock::now();
@@ -57,6 +64,9 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
     r.steps = *steps;
     r.decode_chunk_size = *chunk;
     r.seed = 1234;
+    r.plan = *plan_name;
+    if (!lora->empty()) r.loras.push_back({*lora, 1.0});
+    r.lora_mode = *lora_mode;
     generator.validate(r);
     nlohmann::json stages;
     nlohmann::json j = {{"bench", "generate"}, {"precision", dtype_name(dtype)},
@@ -64,12 +74,16 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
                         {"steps", *steps},     {"chunk", *chunk},
                         {"load_s", load_s}};
     std::string plan;
+    nlohmann::json lora_modes;
     j.update(time_runs(*o, [&] {
       const Result res = generator.generate(r);
-      stages = nlohmann::json::parse(res.metadata_json)["stage_seconds"];
+      const auto meta = nlohmann::json::parse(res.metadata_json);
+      stages = meta["stage_seconds"];
+      lora_modes = meta["lora_modes"];
       plan = res.final_plan;
     }));
     j["plan"] = plan;
+    if (!lora->empty()) j["lora_modes"] = lora_modes;
     j["last_stage_seconds"] = stages;
     print_bench_json(*o, j);
     return 0;

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -30,7 +31,27 @@ struct GenerateArgs {
   bool enforce_budget = false, sequential_cfg = false;
   int64_t frame_chunk = -1, temporal_chunk = -1, vae_tile = 0;
   double vae_tile_overlap = 0.25;
+  std::vector<std::string> loras;  // FILE[:SCALE], repeatable
+  std::string lora_mode = "auto";
 };
+
+// FILE[:SCALE]: the text after the last ':' is the scale when it is a number.
+Lora parse_lora_option(const std::string& spec) {
+  Lora l;
+  l.path = spec;
+  const size_t colon = spec.rfind(':');
+  if (colon != std::string::npos && colon + 1 < spec.size()) {
+    const std::string tail = spec.substr(colon + 1);
+    char* end = nullptr;
+    const double v = std::strtod(tail.c_str(), &end);
+    if (end && *end == '\0') {
+      l.path = spec.substr(0, colon);
+      l.scale = v;
+    }
+  }
+  if (l.path.empty()) throw ConfigError("--lora needs a file: --lora FILE[:SCALE]");
+  return l;
+}
 
 void apply_resolution(GenerateArgs& a) {
   if (a.resolution.empty()) return;
@@ -58,6 +79,12 @@ void apply_yaml(CLI::App& cmd, const std::string& path) {
       throw ConfigError("config " + path + ": unknown option '" + key + "'");
     }
     if (opt->count() > 0) continue;  // the command line wins
+    const bool many = opt->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
+    if (many && kv.second.IsSequence()) {  // lora: [a.safetensors, b.safetensors:0.5]
+      for (const auto& item : kv.second) opt->add_result(item.as<std::string>());
+      opt->run_callback();
+      continue;
+    }
     if (kv.second.IsSequence() || kv.second.IsMap()) {
       throw ConfigError("config " + path + ": '" + key + "' must be a single value");
     }
@@ -145,6 +172,13 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--device", a->device, "cpu or cuda (cuda needs a CUDA build of libtorch)")
       ->capture_default_str();
+  cmd->add_option("--lora", a->loras,
+                  "LoRA adapter FILE[:SCALE] (repeatable; diffusers/PEFT, attention-processor or "
+                  "kohya safetensors)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--lora-mode", a->lora_mode,
+                  "auto (merged; 8-bit weights and the stream plan unmerged), merged or unmerged")
+      ->capture_default_str();
   cmd->add_option("--memory-log", a->memory_log,
                   "JSON-lines memory log (default: <output>.memory.jsonl)");
   run = [a, cmd] {
@@ -181,6 +215,8 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     r.overrides.vae_tile_overlap = a->vae_tile_overlap;
     r.noise_file = a->noise;
     r.dump_file = a->dump;
+    for (const auto& spec : a->loras) r.loras.push_back(parse_lora_option(spec));
+    r.lora_mode = a->lora_mode;
 
     // The output path first: an unwritable destination or a bad extension fails before minutes
     // of work.

@@ -57,6 +57,14 @@ struct PlanOverrides {
   double vae_tile_overlap = 0.25;
 };
 
+// A LoRA adapter for one generation: a safetensors file in the diffusers/PEFT, attention-
+// processor or kohya layout (UNet and text-encoder weights) and its multiplier; the scale of each
+// module is multiplier * alpha / rank (alpha = rank when the file has none).
+struct Lora {
+  std::string path;
+  double scale = 1.0;
+};
+
 // One generation.
 struct Request {
   Image image;
@@ -72,6 +80,12 @@ struct Request {
   // chunked+seqcfg | stream. The cheaper plans after it form the fallback ladder.
   std::string plan = "auto";
   PlanOverrides overrides;
+  // LoRAs applied for this generation, summed in order. lora_mode: auto (merged into a copy of
+  // the adapted weights; 8-bit weights and the stream plan unmerged) | merged | unmerged (each
+  // layer adds its delta where it runs: works with every plan, 8-bit weights included). Both
+  // modes are exact: W + scale * B * A in float32, rounded once.
+  std::vector<Lora> loras;
+  std::string lora_mode = "auto";
   // Replay a reference run: a safetensors file with initial_noise and vae_posterior_noise.
   std::string noise_file;
   // Write every intermediate tensor (the reference's names) to this safetensors file.
@@ -141,7 +155,9 @@ struct Result {
   std::string plan, final_plan;  // planned, and the one the last step ran with
   bool exact = true;  // false when an approximate mode ran (tiled VAE) or the weights are 8-bit
   int64_t peak_memory_bytes = 0;
-  std::string metadata_json;  // every parameter, versions, timings, memory: what save writes
+  // Every parameter, versions, timings, memory: what save writes. LoRAs under "loras" (file,
+  // sha256, scale, layout, modules per component) and "lora_modes" (merged / unmerged per model).
+  std::string metadata_json;
 };
 
 class Generator {
@@ -153,7 +169,9 @@ class Generator {
   Generator& operator=(Generator&&) noexcept;
   ~Generator();
 
-  // ConfigError naming the first parameter the model cannot take.
+  // ConfigError naming the first parameter the model cannot take; LoRA files are read (cached)
+  // and matched against the model here too (IoError / FormatError / ConfigError listing every
+  // key that does not fit).
   void validate(const Request& request) const;
   // The plan generate() would choose, with its predicted peak, without running anything.
   Estimate estimate(const Request& request) const;

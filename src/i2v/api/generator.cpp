@@ -6,6 +6,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <list>
+#include <mutex>
 
 #include "i2v/api/image_conversion.h"
 #include "i2v/api/metadata.h"
@@ -14,6 +18,7 @@
 #include "i2v/core/limits.h"
 #include "i2v/core/runtime.h"
 #include "i2v/io/safetensors.h"
+#include "i2v/lora/adapter_set.h"
 #include "i2v/memory/memory_log.h"
 #include "i2v/memory/memory_stats.h"
 #include "i2v/memory/out_of_memory.h"
@@ -124,8 +129,53 @@ struct Generator::Impl {
   double load_seconds = 0;
   std::atomic<bool> cancel{false};
 
+  // LoRA files read once per (path, size, modification time); the few most recent are kept.
+  struct CachedLora {
+    std::string path;
+    uintmax_t size = 0;
+    std::filesystem::file_time_type mtime;
+    std::shared_ptr<const lora::LoraFile> file;
+  };
+  mutable std::mutex lora_mutex;
+  mutable std::list<CachedLora> lora_files;  // most recent first
+
   nlohmann::json describe() const;
+  std::shared_ptr<const lora::LoraFile> lora_file(const std::string& path) const;
+  // The request's LoRAs matched against the model; null without LoRAs.
+  std::shared_ptr<const lora::AdapterSet> adapters_for(const Request& r) const;
 };
+
+std::shared_ptr<const lora::LoraFile> Generator::Impl::lora_file(const std::string& path) const {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  const auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) throw IoError("LoRA file " + path + " cannot be read: " + ec.message());
+  std::lock_guard<std::mutex> lock(lora_mutex);
+  for (auto it = lora_files.begin(); it != lora_files.end(); ++it) {
+    if (it->path == path && it->size == size && it->mtime == mtime) {
+      lora_files.splice(lora_files.begin(), lora_files, it);
+      return it->file;
+    }
+  }
+  auto file = std::make_shared<const lora::LoraFile>(lora::read_lora_file(path));
+  lora_files.remove_if([&](const CachedLora& c) { return c.path == path; });
+  lora_files.push_front({path, size, mtime, file});
+  while (lora_files.size() > 8) lora_files.pop_back();
+  return file;
+}
+
+std::shared_ptr<const lora::AdapterSet> Generator::Impl::adapters_for(const Request& r) const {
+  lora::parse_mode(r.lora_mode);  // ConfigError for an unknown mode
+  if (r.loras.empty()) return nullptr;
+  std::vector<lora::LoraChoice> choices;
+  for (const Lora& l : r.loras) {
+    if (!std::isfinite(l.scale) || std::abs(l.scale) > 100)
+      throw ConfigError("LoRA scale must be a number between -100 and 100 (got " +
+                        std::to_string(l.scale) + " for " + l.path + ")");
+    choices.push_back({lora_file(l.path), l.scale});
+  }
+  return std::make_shared<const lora::AdapterSet>(lora::resolve(choices, pipe->lora_targets()));
+}
 
 Generator::Generator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Generator::Generator(Generator&&) noexcept = default;
@@ -172,6 +222,7 @@ void Generator::validate(const Request& request) const {
   r.plan.vae_tile = request.overrides.vae_tile;
   r.plan.vae_tile_overlap = request.overrides.vae_tile_overlap;
   impl_->pipe->validate(r);
+  impl_->adapters_for(request);
 }
 
 Estimate Generator::estimate(const Request& request) const {
@@ -224,6 +275,13 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   r.plan = plan;
   r.fallback = decision.choice.fallback;
   g.pipe->validate(r);  // the model's checks, every rung of the ladder included
+  r.loras = g.adapters_for(request);
+  r.lora_mode = lora::parse_mode(request.lora_mode);
+  if (r.loras) {
+    for (const auto& l : r.loras->loras)
+      spdlog::info("LoRA {} (sha256 {}, {}) x {}", l.file, l.sha256.substr(0, 12), l.layout,
+                   l.multiplier);
+  }
   if (!request.noise_file.empty()) {
     auto noise = io::SafetensorsFile::open(request.noise_file);
     for (const char* name : {"initial_noise", "vae_posterior_noise"}) {
@@ -308,6 +366,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   record.enforced = g.options.enforce_budget;
   record.seconds = since(t_start);
   record.memory_log = request.memory_log_file;
+  record.loras = r.loras.get();
   result.metadata_json = api::metadata_json(record).dump(2);
   return result;
 }

@@ -7,6 +7,24 @@
 
 namespace i2v::api {
 
+namespace {
+
+// Each LoRA as the run used it, and how each adapted model applied them.
+nlohmann::json loras_json(const RunRecord& run) {
+  nlohmann::json list = nlohmann::json::array();
+  if (!run.loras) return list;
+  for (const auto& l : run.loras->loras)
+    list.push_back({{"file", l.file},
+                    {"path", l.path},
+                    {"sha256", l.sha256},
+                    {"scale", l.multiplier},
+                    {"layout", l.layout},
+                    {"modules", l.modules}});
+  return list;
+}
+
+}  // namespace
+
 nlohmann::json metadata_json(const RunRecord& run) {
   const Request& r = *run.request;
   const pipeline::GenerationResult& res = *run.result;
@@ -27,12 +45,15 @@ nlohmann::json metadata_json(const RunRecord& run) {
             {"seed", run.seed},
             {"decode_chunk_size", r.decode_chunk_size},
             {"plan", r.plan},
+            {"lora_mode", r.lora_mode},
             {"noise_file", r.noise_file}}},
           {"model", run.model},
           {"precision", run.model.value("precision", "")},
           {"device", run.model.value("device", "")},
           {"exact", res.exact},
           {"weights_8bit", run.model.value("weights_8bit", nlohmann::json::object())},
+          {"loras", loras_json(run)},
+          {"lora_modes", res.lora_modes},
           {"seconds", run.seconds},
           {"stage_seconds", res.stage_seconds},
           {"peak_rss_bytes", peak_rss_bytes()},

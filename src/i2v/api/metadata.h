@@ -9,6 +9,7 @@
 
 #include "i2v/api/plan_policy.h"
 #include "i2v/i2v.h"
+#include "i2v/lora/adapter_set.h"
 #include "i2v/pipeline/request.h"
 
 namespace i2v::api {
@@ -22,6 +23,7 @@ struct RunRecord {
   bool enforced = false;
   double seconds = 0;  // the whole generate call
   std::string memory_log;
+  const lora::AdapterSet* loras = nullptr;  // null: none
 };
 
 nlohmann::json metadata_json(const RunRecord& run);

@@ -98,7 +98,9 @@ std::unique_ptr<I2VGenXLPipeline> I2VGenXLPipeline::load(const std::string& mode
     return load_mapped([&] { return clip::load_clip_vision_model(dir, clip_opts); });
   };
   // Checked now; converted ones are freed again and reloaded only while their stage runs.
-  p->residency_.add(Model::TextEncoder, text_loader(), text_loader);
+  auto text_encoder = text_loader();
+  p->lora_targets_["text_encoder"] = lora::adaptable_weights(*text_encoder);
+  p->residency_.add(Model::TextEncoder, std::move(text_encoder), text_loader);
   p->residency_.add(Model::ImageEncoder, image_loader(), image_loader);
   // Both encoders run layer by layer under CPU streaming (each layer's pages dropped after it).
   auto layered = [](auto encoder_of) {
@@ -133,6 +135,7 @@ std::unique_ptr<I2VGenXLPipeline> I2VGenXLPipeline::load(const std::string& mode
   unet_opts.variant = options.variant;
   unet::LoadedUNet loaded = unet::load_i2vgen_xl_unet(dir, unet_opts);
   p->unet_ = loaded.unet.ptr();
+  p->lora_targets_["unet"] = lora::adaptable_weights(*p->unet_);
   // 8-bit weights (`i2v quantize`) stay mapped: each layer dequantizes its own where it runs.
   p->residency_.add_unet(p->unet_, p->unet_->top_level_blocks(),
                          loaded.stored_dtype != options.dtype);
@@ -260,6 +263,22 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
                                             const GenerationHooks& hooks) {
   validate(r);
   torch::NoGradGuard no_grad;
+  // LoRAs: on their models for this generation only (each lease attaches, the last one detaches).
+  struct AdapterScope {
+    ModelResidency& residency;
+    ~AdapterScope() {
+      residency.set_adapters(Model::UNet, nullptr, lora::Mode::Auto);
+      residency.set_adapters(Model::TextEncoder, nullptr, lora::Mode::Auto);
+    }
+  } adapter_scope{residency_};
+  if (r.loras) {
+    for (const auto& [component, adapters] : r.loras->components) {
+      if (component != "unet" && component != "text_encoder")
+        throw ConfigError("LoRA for the " + component + " is not supported (unet, text_encoder)");
+      residency_.set_adapters(component == "unet" ? Model::UNet : Model::TextEncoder, &adapters,
+                              r.lora_mode);
+    }
+  }
   Run run(r, hooks);
   at::manual_seed(static_cast<uint64_t>(r.seed));
 
@@ -288,6 +307,7 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
   at::Tensor u8 = (frames * 255).round().to(at::kByte);
   run.dump("frames_uint8", u8);
   run.result.frames = u8[0].contiguous();
+  run.result.lora_modes = residency_.adapter_modes();
   return run.finish();
 }
 

@@ -11,6 +11,7 @@
 
 #include "i2v/error.h"
 #include "i2v/image/model_inputs.h"
+#include "i2v/lora/adapter_set.h"
 #include "i2v/memory/exec_plan.h"
 #include "i2v/models/unet/unet_config.h"
 #include "i2v/pipeline/model_residency.h"
@@ -83,6 +84,9 @@ class I2VGenXLPipeline {
   // precision only while it runs (files in another precision than the compute one).
   bool unet_cast_per_block() const { return residency_.unet_cast_per_block(); }
 
+  // The weights a LoRA may adapt: "unet" and "text_encoder", parameter name -> shape.
+  const lora::TargetCatalog& lora_targets() const { return lora_targets_; }
+
   // Bytes of weights per component ("text_encoder", "image_encoder", "vae", "unet") and how much
   // of it is served from the memory-mapped files (the rest was converted into ordinary memory).
   std::map<std::string, ModelResidency::Weights> component_weights() const {
@@ -110,6 +114,7 @@ class I2VGenXLPipeline {
   std::shared_ptr<unet::I2VGenXLUNetImpl> unet_;  // likewise
   std::unique_ptr<schedulers::DDIMScheduler> scheduler_;
   ModelResidency residency_;
+  lora::TargetCatalog lora_targets_;
 };
 
 }  // namespace i2v::pipeline

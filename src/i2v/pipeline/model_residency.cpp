@@ -78,6 +78,7 @@ void ModelResidency::add_unet(std::shared_ptr<torch::nn::Module> unet,
   unet_cast_per_block_ = cast_per_block;
   convert_outside_blocks(*unet, unet_blocks_, stager_);
   memory::trim_heap();
+  for (auto* block : unet_blocks_) pages_of(*block);  // now, while every tensor is the mapped one
   add(Model::UNet, std::move(unet));
 }
 
@@ -97,8 +98,39 @@ ModelResidency::Lease::~Lease() {
 ModelResidency::Lease ModelResidency::lease(Model which, const memory::ExecPlan& plan) {
   Slot& slot = slots_.at(which);
   if (!slot.module) adopt(slot, slot.reload());
-  if (slot.leases++ == 0) begin(which, slot, plan.residency);
+  if (slot.leases++ == 0) {
+    begin(which, slot, plan.residency);
+    if (slot.adapters) {
+      lora::Mode mode = slot.adapter_mode;
+      if (mode == lora::Mode::Auto && plan.residency == memory::Residency::StreamBlocks)
+        mode = lora::Mode::Unmerged;
+      try {
+        slot.attachment = std::make_unique<lora::Attachment>(*slot.module, *slot.adapters, mode);
+      } catch (...) {
+        end(which, plan.residency);
+        throw;
+      }
+      const std::string used = slot.attachment->modes();
+      if (slot.modes_used.find(used) == std::string::npos)
+        slot.modes_used += (slot.modes_used.empty() ? "" : "+") + used;
+    }
+  }
   return Lease(this, which, plan.residency, slot.module);
+}
+
+void ModelResidency::set_adapters(Model which, const lora::ComponentAdapters* adapters,
+                                  lora::Mode mode) {
+  Slot& slot = slots_.at(which);
+  slot.adapters = adapters && !adapters->empty() ? adapters : nullptr;
+  slot.adapter_mode = mode;
+  slot.modes_used.clear();
+}
+
+std::map<std::string, std::string> ModelResidency::adapter_modes() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [which, slot] : slots_)
+    if (!slot.modes_used.empty()) out[to_string(which)] = slot.modes_used;
+  return out;
 }
 
 void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency) {
@@ -147,6 +179,7 @@ void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency)
 void ModelResidency::end(Model which, memory::Residency residency) {
   Slot& slot = slots_.at(which);
   if (--slot.leases > 0) return;
+  slot.attachment.reset();  // the model's own weights back before they are unstaged
   torch::nn::Module& m = *slot.module;
   // A GPU plan with everything resident keeps the staged copies for the next generation.
   const bool keep = !stager_.options().device.is_cpu() && residency == memory::Residency::Resident;

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "i2v/lora/attachment.h"
 #include "i2v/memory/exec_plan.h"
 #include "i2v/memory/mapped_weights.h"
 #include "i2v/memory/weight_stager.h"
@@ -87,6 +88,15 @@ class ModelResidency {
 
   bool unet_cast_per_block() const { return unet_cast_per_block_; }
 
+  // LoRA adapters put onto a model at the start of each of its leases (after staging) and taken
+  // off when the last lease ends; null removes them. Auto mode merges plain weights and applies
+  // 8-bit ones unmerged, except under the stream plan, where everything stays unmerged (merged
+  // copies would hold every adapted weight). The caller keeps `adapters` alive while set.
+  void set_adapters(Model which, const lora::ComponentAdapters* adapters, lora::Mode mode);
+  // How the adapters of each model were applied since set_adapters ("merged", "unmerged", or
+  // both joined by '+'), for the run's metadata.
+  std::map<std::string, std::string> adapter_modes() const;
+
   // Bytes of weights per model as loaded, and how much of it views the mapped files.
   struct Weights {
     int64_t bytes = 0, mapped_bytes = 0;
@@ -103,6 +113,10 @@ class ModelResidency {
     Layered layered;
     bool layer_hooks = false;  // the current lease runs layer by layer
     std::map<const torch::nn::Module*, memory::MappedWeights> layer_pages;
+    const lora::ComponentAdapters* adapters = nullptr;
+    lora::Mode adapter_mode = lora::Mode::Auto;
+    std::unique_ptr<lora::Attachment> attachment;
+    std::string modes_used;
   };
   void adopt(Slot& slot, std::shared_ptr<torch::nn::Module> module);
   void begin(Model which, Slot& slot, memory::Residency residency);

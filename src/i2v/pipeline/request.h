@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "i2v/image/rgb_image.h"
+#include "i2v/lora/adapter_set.h"
+#include "i2v/lora/attachment.h"
 #include "i2v/memory/exec_plan.h"
 #include "i2v/memory/fallback_ladder.h"
 #include "i2v/memory/memory_log.h"
@@ -38,6 +40,10 @@ struct GenerationRequest {
   // Replay of a reference run: the noise to use instead of drawing it (initial_noise
   // (1, C, F, h, w) and vae_posterior_noise (1, C, h, w)); undefined tensors are drawn.
   at::Tensor initial_noise, vae_posterior_noise;
+  // LoRA adapters (lora::resolve against lora_targets()) put onto the UNet and the text encoder
+  // for this generation only; null = none.
+  std::shared_ptr<const lora::AdapterSet> loras;
+  lora::Mode lora_mode = lora::Mode::Auto;
 };
 
 struct StepProgress {
@@ -69,6 +75,7 @@ struct GenerationResult {
   std::vector<memory::Downgrade> downgrades;  // every move down the ladder, in order
   bool exact = true;  // false when an approximate mode ran (tiled VAE, planned or as a fallback)
   nlohmann::json stage_memory;  // per stage: counted peak, RSS peak, RSS at the end
+  std::map<std::string, std::string> lora_modes;  // per adapted model: merged / unmerged
 };
 
 }  // namespace i2v::pipeline
