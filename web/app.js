@@ -6,7 +6,7 @@ const params = new URLSearchParams(location.search);
 if (params.get("token")) localStorage.setItem("i2v-token", params.get("token"));
 const token = params.get("token") || localStorage.getItem("i2v-token") || "";
 
-const state = { file: null, system: null, watching: null, events: null, presets: {} };
+const state = { file: null, system: null, watching: null, events: null, presets: {}, loraNames: null };
 
 // URLs for elements that cannot send headers (<video>, <img>, EventSource).
 function withToken(url) {
@@ -50,6 +50,7 @@ async function refreshSystem() {
     const s = await api("/api/system");
     state.system = s;
     for (const p of s.presets) state.presets[p.name] = p;
+    showLoras(s.loras || []);
     const eight = Object.entries(s.model.weights_8bit || {}).map(([c, f]) => `${c} ${f}`).join(", ");
     $("#system").textContent = `${s.device} · model ${s.model.model.split("/").pop()} (${s.plan.precision}` +
       (eight ? `; 8-bit weights: ${eight}, approximate` : "") + `) · ` +
@@ -57,6 +58,49 @@ async function refreshSystem() {
       `${bytes(s.memory.total_bytes)} · queue ${s.queue_length}`;
   } catch (e) {
     $("#system").textContent = "server unreachable: " + e.message;
+  }
+}
+
+// ---- LoRAs: one row per file of the server's folder (checkbox + scale slider) --------------
+function showLoras(list) {
+  const names = list.map((l) => l.name).join("\n");
+  if (names === state.loraNames) return;  // rebuilt only when the folder changed: keeps choices
+  state.loraNames = names;
+  const chosen = Object.fromEntries(currentLoras().map((l) => [l.name, l.scale]));
+  const ul = $("#lora-list");
+  ul.replaceChildren();
+  for (const l of list) {
+    const id = "lora-" + ul.children.length;
+    const box = el("input", { type: "checkbox", id, "data-lora": l.name });
+    const slider = el("input", { type: "range", min: "-2", max: "2", step: "0.05", value: "1",
+                                 "aria-label": `Scale of ${l.name}` });
+    const shown = el("output", {}, "1.00");
+    if (l.name in chosen) { box.checked = true; slider.value = chosen[l.name]; }
+    shown.textContent = Number(slider.value).toFixed(2);
+    slider.addEventListener("input", () => { shown.textContent = Number(slider.value).toFixed(2); });
+    ul.append(el("li", {}, box, el("label", { for: id }, `${l.name} `, el("small", {}, bytes(l.bytes))),
+                 slider, shown));
+  }
+  $("#loras").hidden = list.length === 0;
+}
+
+function currentLoras() {
+  const out = [];
+  for (const li of document.querySelectorAll("#lora-list li")) {
+    const box = li.querySelector("input[type=checkbox]");
+    if (box.checked) out.push({ name: box.dataset.lora, scale: Number(li.querySelector("input[type=range]").value) });
+  }
+  return out;
+}
+
+function setLoras(loras) {
+  const want = Object.fromEntries((loras || []).map((l) => [l.name, l.scale]));
+  for (const li of document.querySelectorAll("#lora-list li")) {
+    const box = li.querySelector("input[type=checkbox]");
+    const slider = li.querySelector("input[type=range]");
+    box.checked = box.dataset.lora in want;
+    if (box.checked) slider.value = want[box.dataset.lora];
+    li.querySelector("output").textContent = Number(slider.value).toFixed(2);
   }
 }
 
@@ -79,6 +123,8 @@ function formParams() {
     frames: num("#frames"), fps: num("#fps"), steps: num("#steps"),
     guidance: num("#guidance"), seed: num("#seed"),
   };
+  const loras = currentLoras();
+  if (loras.length) p.loras = loras;
   if (p.resolution === "custom") {
     delete p.resolution;
     p.width = num("#width");
@@ -99,6 +145,7 @@ function fillForm(p) {
   if (p.resolution === "custom") { $("#width").value = p.width; $("#height").value = p.height; }
   showCustomSize();
   for (const k of ["frames", "fps", "steps", "guidance", "seed"]) if (p[k] !== undefined) $("#" + k).value = p[k];
+  setLoras(p.loras);
   markPreset();
   estimateSoon();
 }

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 struct ServeArgs {
   std::string host = "127.0.0.1", model, outputs = "outputs", logs = "logs", db, token, token_file,
-              precision = "auto";
+              precision = "auto", lora_dir;
   int port = 7860, max_upload_mb = 20, max_queued = 100, preview_every = 0;
 };
 
@@ -77,6 +77,8 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--max-queued", a->max_queued, "Most jobs waiting at once")
       ->capture_default_str();
+  cmd->add_option("--lora-dir", a->lora_dir,
+                  "Folder of LoRA files (*.safetensors) the page and API offer per job");
   cmd->add_option("--preview-every", a->preview_every,
                   "Steps between preview frames (0: about 25 per job)")
       ->capture_default_str();
@@ -102,6 +104,12 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
     o.limits.max_image_bytes = static_cast<size_t>(a->max_upload_mb) << 20;
     o.max_queued = a->max_queued;
     o.preview_every = a->preview_every;
+    if (!a->lora_dir.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(a->lora_dir, ec))
+        throw ConfigError("--lora-dir " + a->lora_dir + " is not a folder");
+      o.lora_dir = a->lora_dir;
+    }
 
     const std::string model = a->model.empty() ? ensure_default_model() : a->model;
     ModelOptions m;

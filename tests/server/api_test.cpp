@@ -596,3 +596,74 @@ TEST_F(EightBitServer, SaysTheWeightsAreEightBitAndTheResultApproximate) {
 
 }  // namespace
 }  // namespace i2v::test
+
+namespace i2v::test {
+namespace {
+
+// A server with a LoRA folder: the files are listed, chosen per job by name with a scale, and
+// recorded with the result; anything else is a clear 400 before the job is queued.
+class LoraServer : public ServerFixture {
+ protected:
+  void SetUp() override {
+    std::filesystem::create_directories(tmp_ / "loras");
+    std::string out;
+    const int rc =
+        run_command(i2v_binary().string() + " make-lora --model " + golden_pipeline().string() +
+                        " --rank 4 --out " + (tmp_ / "loras" / "style.safetensors").string() +
+                        " --components unet,text_encoder --layout kohya",
+                    &out);
+    ASSERT_EQ(rc, 0) << out;
+    std::ofstream(tmp_ / "loras" / "notes.txt") << "not a LoRA";
+    server::ServerOptions o;
+    o.lora_dir = tmp_ / "loras";
+    start(o);
+  }
+};
+
+TEST_F(LoraServer, ListsTheFolderAndRunsAJobWithAChosenLora) {
+  const nlohmann::json system = get_json("/api/system");
+  ASSERT_EQ(system["loras"].size(), 1u) << system.dump();
+  EXPECT_EQ(system["loras"][0]["name"], "style.safetensors");
+  EXPECT_GT(system["loras"][0]["bytes"].get<int64_t>(), 0);
+  EXPECT_EQ(system["limits"]["loras"]["max"], 4);
+
+  nlohmann::json params = small_params();
+  params["loras"] = {{{"name", "style.safetensors"}, {"scale", 0.5}}};
+  auto [status, job] = submit(params);
+  ASSERT_EQ(status, 201) << job.dump();
+  EXPECT_EQ(job["params"]["loras"][0]["scale"], 0.5);
+  const nlohmann::json done = wait_terminal(job["id"].get<int64_t>());
+  ASSERT_EQ(done["status"], "finished") << done.dump();
+  EXPECT_EQ(done["result"]["loras"][0]["file"], "style.safetensors") << done.dump();
+  EXPECT_EQ(done["result"]["loras"][0]["scale"], 0.5);
+  EXPECT_EQ(done["result"]["loras"][0]["sha256"].get<std::string>().size(), 64u);
+}
+
+TEST_F(LoraServer, UnknownOrHostileLoraChoicesAre400) {
+  const std::vector<std::pair<nlohmann::json, std::string>> cases = {
+      {{{{"name", "missing.safetensors"}}}, "no LoRA named"},
+      {{{{"name", "../loras/style.safetensors"}}}, "file name"},
+      {{{{"name", "notes.txt"}}}, "no LoRA named"},
+      {{{{"name", "style.safetensors"}, {"scale", 7}}}, "between"},
+      {{{{"name", "style.safetensors"}, {"weight", 1}}}, "unknown lora field"},
+      {"style.safetensors", "list"},
+  };
+  for (const auto& [loras, why] : cases) {
+    nlohmann::json params = small_params();
+    params["loras"] = loras;
+    auto [status, body] = submit(params);
+    EXPECT_EQ(status, 400) << loras.dump();
+    EXPECT_NE(body.dump().find(why), std::string::npos) << body.dump();
+  }
+}
+
+TEST_F(ServerApi, JobsWithLorasNeedALoraFolder) {
+  nlohmann::json params = small_params();
+  params["loras"] = {{{"name", "style.safetensors"}}};
+  auto [status, body] = submit(params);
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(body.dump().find("--lora-dir"), std::string::npos) << body.dump();
+}
+
+}  // namespace
+}  // namespace i2v::test

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -105,8 +106,30 @@ void remove_outputs(ApiContext& ctx, const Job& job) {
   }
 }
 
+// A job's LoRAs must be files of the LoRA folder that fit the model: refused now (400), not
+// after it waited in the queue.
+void check_loras(ApiContext& ctx, const JobParams& p) {
+  if (p.loras.empty()) return;
+  if (ctx.options.lora_dir.empty())
+    throw ApiError(400, "this server offers no LoRAs (start it with --lora-dir FOLDER)");
+  const nlohmann::json offered = list_loras(ctx.options.lora_dir);
+  for (const JobLora& l : p.loras) {
+    const bool found = std::any_of(offered.begin(), offered.end(),
+                                   [&](const nlohmann::json& o) { return o["name"] == l.name; });
+    if (!found) throw ApiError(400, "no LoRA named '" + l.name + "' in the server's LoRA folder");
+  }
+  Request r = to_request(p, ctx.options.lora_dir);
+  r.image = Image{1, 1, {0, 0, 0}};  // a stand-in: the upload was checked on its own
+  try {
+    ctx.generator.validate(r);
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
+}
+
 void post_job(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   Submission s = parse_submission(req, ctx.options.limits);
+  check_loras(ctx, s.params);
   if (ctx.store.count(JobStatus::Queued) >= ctx.options.max_queued) {
     throw ApiError(429, "the queue is full (" + std::to_string(ctx.options.max_queued) +
                             " jobs waiting); try again later");
@@ -267,6 +290,7 @@ void system_info(ApiContext& ctx, httplib::Response& res) {
        {"limits", to_json(ctx.options.limits.params)},
        {"max_upload_bytes", ctx.options.limits.max_image_bytes},
        {"presets", presets()},
+       {"loras", list_loras(ctx.options.lora_dir)},
        {"auth_required", !ctx.options.token.empty()},
        {"uptime_seconds",
         std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.started).count()}});
@@ -280,7 +304,7 @@ void estimate(ApiContext& ctx, const httplib::Request& req, httplib::Response& r
   if (!j.contains("prompt") || j["prompt"] == "") j["prompt"] = "estimate";
   if (!j.contains("seed")) j["seed"] = 0;
   JobParams p = parse_job_params(j, ctx.options.limits.params);
-  const Estimate e = ctx.generator.estimate(to_request(p));
+  const Estimate e = ctx.generator.estimate(to_request(p, ctx.options.lora_dir));
   // The library's estimate, with plans named by their names.
   nlohmann::json ej = nlohmann::json::parse(e.json);
   ej["plan"] = e.plan;

@@ -30,6 +30,12 @@ bool is_terminal(JobStatus s) {
   return s == JobStatus::Finished || s == JobStatus::Failed || s == JobStatus::Cancelled;
 }
 
+static nlohmann::json loras_json(const std::vector<JobLora>& loras) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const JobLora& l : loras) list.push_back({{"name", l.name}, {"scale", l.scale}});
+  return list;
+}
+
 nlohmann::json to_json(const JobParams& p) {
   return {{"prompt", p.prompt},
           {"negative_prompt", p.negative_prompt},
@@ -40,7 +46,8 @@ nlohmann::json to_json(const JobParams& p) {
           {"fps", p.fps},
           {"steps", p.steps},
           {"guidance", p.guidance},
-          {"seed", p.seed}};
+          {"seed", p.seed},
+          {"loras", loras_json(p.loras)}};
 }
 
 nlohmann::json to_json(const Job& j) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,12 @@ std::string to_string(JobStatus s);
 std::optional<JobStatus> parse_job_status(const std::string& s);
 bool is_terminal(JobStatus s);  // finished, failed or cancelled
 
+// A LoRA chosen for a job: a file name in the server's --lora-dir (never a path) and its scale.
+struct JobLora {
+  std::string name;
+  double scale = 1.0;
+};
+
 // The user's parameters, validated (see job_params.h); the seed is always concrete.
 struct JobParams {
   std::string prompt, negative_prompt;
@@ -23,6 +30,7 @@ struct JobParams {
   int frames = 16, fps = 8, steps = 50;
   double guidance = 9.0;
   int64_t seed = 0;
+  std::vector<JobLora> loras;
 };
 
 nlohmann::json to_json(const JobParams& p);

@@ -1,5 +1,6 @@
 #include "i2v/server/job_params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -38,18 +39,54 @@ std::string get_string(const nlohmann::json& j, const char* key, size_t max_char
   return s;
 }
 
+// "loras": [{"name": "style.safetensors", "scale": 0.8}, ...]: plain file names only.
+std::vector<JobLora> parse_loras(const nlohmann::json& j, const ParamLimits& l) {
+  std::vector<JobLora> out;
+  if (!j.contains("loras") || j["loras"].is_null()) return out;
+  const auto& list = j["loras"];
+  if (!list.is_array()) bad("loras must be a list of {\"name\", \"scale\"}");
+  if (static_cast<int>(list.size()) > l.max_loras)
+    bad("at most " + std::to_string(l.max_loras) + " loras per job (got " +
+        std::to_string(list.size()) + ")");
+  for (const auto& item : list) {
+    if (!item.is_object() || !item.contains("name") || !item["name"].is_string())
+      bad("each lora must be an object with a name (got " + item.dump() + ")");
+    for (const auto& kv : item.items())
+      if (kv.key() != "name" && kv.key() != "scale") bad("unknown lora field '" + kv.key() + "'");
+    JobLora lora;
+    lora.name = item["name"].get<std::string>();
+    const bool plain = !lora.name.empty() && lora.name.size() <= 255 &&
+                       lora.name.find_first_of("/\\") == std::string::npos && lora.name[0] != '.' &&
+                       lora.name.find('\0') == std::string::npos;
+    if (!plain)
+      bad("lora name must be a file name of the server's LoRA folder (got " + item["name"].dump() +
+          ")");
+    if (item.contains("scale")) {
+      if (!item["scale"].is_number())
+        bad("lora scale must be a number (got " + item["scale"].dump() + ")");
+      lora.scale = item["scale"].get<double>();
+      if (!std::isfinite(lora.scale) || lora.scale < l.min_lora_scale ||
+          lora.scale > l.max_lora_scale)
+        bad("lora scale must be between " + std::to_string(l.min_lora_scale) + " and " +
+            std::to_string(l.max_lora_scale) + " (got " + item["scale"].dump() + ")");
+    }
+    out.push_back(lora);
+  }
+  return out;
+}
+
 }  // namespace
 
 JobParams parse_job_params(const nlohmann::json& j, const ParamLimits& l) {
   if (!j.is_object()) bad("parameters must be a JSON object");
   static const std::set<std::string> known = {
       "prompt", "negative_prompt", "resolution", "width", "height", "frames",
-      "fps",    "steps",           "guidance",   "seed"};
+      "fps",    "steps",           "guidance",   "seed",  "loras"};
   for (const auto& kv : j.items()) {
     if (!known.count(kv.key())) {
       bad("unknown parameter '" + kv.key() +
           "' (known: prompt, negative_prompt, resolution, width, height, frames, fps, steps, "
-          "guidance, seed)");
+          "guidance, seed, loras)");
     }
   }
   JobParams p;
@@ -110,11 +147,13 @@ JobParams parse_job_params(const nlohmann::json& j, const ParamLimits& l) {
     p.seed = v.get<int64_t>();
   }
   p.seed = resolve_seed(p.seed);
+  p.loras = parse_loras(j, l);
   return p;
 }
 
-Request to_request(const JobParams& p) {
+Request to_request(const JobParams& p, const std::filesystem::path& lora_dir) {
   Request r;
+  for (const JobLora& l : p.loras) r.loras.push_back({(lora_dir / l.name).string(), l.scale});
   r.prompt = p.prompt;
   r.negative_prompt = p.negative_prompt;
   r.width = p.width;
@@ -127,6 +166,20 @@ Request to_request(const JobParams& p) {
   return r;
 }
 
+nlohmann::json list_loras(const std::filesystem::path& dir) {
+  nlohmann::json out = nlohmann::json::array();
+  std::error_code ec;
+  if (dir.empty() || !std::filesystem::is_directory(dir, ec)) return out;
+  std::vector<std::pair<std::string, uintmax_t>> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file(ec) || e.path().extension() != ".safetensors") continue;
+    files.emplace_back(e.path().filename().string(), e.file_size(ec));
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& [name, bytes] : files) out.push_back({{"name", name}, {"bytes", bytes}});
+  return out;
+}
+
 nlohmann::json to_json(const ParamLimits& l) {
   return {{"resolution", resolution_names()},
           {"frames", {{"min", l.min_frames}, {"max", l.max_frames}, {"default", 16}}},
@@ -135,7 +188,12 @@ nlohmann::json to_json(const ParamLimits& l) {
           {"guidance", {{"min", l.min_guidance}, {"max", l.max_guidance}, {"default", 9.0}}},
           {"side", {{"min", l.min_side}, {"max", l.max_side}, {"multiple_of", 8}}},
           {"seed", {{"min", -1}, {"max", 4294967295LL}, {"default", -1}}},
-          {"max_prompt_chars", l.max_prompt_bytes}};
+          {"max_prompt_chars", l.max_prompt_bytes},
+          {"loras",
+           {{"max", l.max_loras},
+            {"scale_min", l.min_lora_scale},
+            {"scale_max", l.max_lora_scale},
+            {"default_scale", 1.0}}}};
 }
 
 }  // namespace i2v::server

@@ -3,6 +3,8 @@
 // an ApiError(400) naming the parameter, its allowed range and what was sent.
 #pragma once
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "i2v/i2v.h"
@@ -20,6 +22,8 @@ struct ParamLimits : Limits {
     min_side = 64, max_side = 1024;  // custom width/height, multiples of 8
     max_prompt_bytes = 2000;
   }
+  int max_loras = 4;
+  double min_lora_scale = -2.0, max_lora_scale = 2.0;
 };
 
 // `j` is an object of parameters; keys outside the known set are refused (typos are caught).
@@ -27,8 +31,13 @@ struct ParamLimits : Limits {
 // seed rule), so a job is reproducible from its record.
 JobParams parse_job_params(const nlohmann::json& j, const ParamLimits& limits = {});
 
-// The library request for a job's parameters (the image is the caller's).
-Request to_request(const JobParams& p);
+// The library request for a job's parameters (the image is the caller's); LoRA names are files
+// of `lora_dir`.
+Request to_request(const JobParams& p, const std::filesystem::path& lora_dir = {});
+
+// The LoRA files a server offers: *.safetensors directly in `dir` (sorted; empty when dir is empty
+// or missing), each {"name", "bytes"}.
+nlohmann::json list_loras(const std::filesystem::path& dir);
 
 // The JSON description of the limits (for the page and the OpenAPI document).
 nlohmann::json to_json(const ParamLimits& l);

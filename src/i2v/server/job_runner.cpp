@@ -107,7 +107,7 @@ void JobRunner::run_job(const Job& job) {
   const auto t_start = std::chrono::steady_clock::now();
   nlohmann::json result = nlohmann::json::object();
   try {
-    Request r = to_request(p);
+    Request r = to_request(p, options_.lora_dir);
     const std::string bytes = store_.image(id);
     r.image = Image::from_bytes(bytes.data(), bytes.size(),
                                 job.image_name.empty() ? "the uploaded image" : job.image_name);
@@ -179,6 +179,7 @@ void JobRunner::run_job(const Job& job) {
               {"plan", out.plan},
               {"final_plan", out.final_plan},
               {"exact", out.exact},
+              {"loras", meta.value("loras", nlohmann::json::array())},
               {"peak_rss_bytes", mem.peak_rss_bytes}};
     store_.mark_finished(id, result);
     spdlog::info("job {}: finished in {:.1f} s -> {}", id, since(t_start),

@@ -19,7 +19,8 @@ namespace i2v::server {
 
 struct RunnerOptions {
   std::filesystem::path outputs_dir;
-  int preview_every = 0;  // steps between previews; 0 = about 25 previews per job
+  int preview_every = 0;           // steps between previews; 0 = about 25 previews per job
+  std::filesystem::path lora_dir;  // where the jobs' LoRA names are
 };
 
 // Live numbers of the running job (also sent as events).

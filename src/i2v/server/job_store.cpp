@@ -73,6 +73,9 @@ JobParams params_from_json(const nlohmann::json& j) {
   p.steps = j.value("steps", 50);
   p.guidance = j.value("guidance", 9.0);
   p.seed = j.value("seed", int64_t{0});
+  if (j.contains("loras") && j["loras"].is_array())  // absent in jobs of older versions
+    for (const auto& l : j["loras"])
+      p.loras.push_back({l.value("name", ""), l.value("scale", 1.0)});
   return p;
 }
 

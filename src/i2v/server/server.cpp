@@ -41,7 +41,8 @@ Server::Server(ServerOptions options, std::shared_ptr<VideoGenerator> generator)
   store_ = std::make_unique<JobStore>(options_.db_path);
   events_ = std::make_unique<EventBroadcaster>();
   runner_ = std::make_unique<JobRunner>(
-      *store_, *events_, *generator_, RunnerOptions{options_.outputs_dir, options_.preview_every});
+      *store_, *events_, *generator_,
+      RunnerOptions{options_.outputs_dir, options_.preview_every, options_.lora_dir});
   for (int64_t id : store_->recover_interrupted()) {
     spdlog::warn("job {}: was running when the server stopped; queued again", id);
     events_->publish(id, "queued", {{"job", id}, {"recovered", true}});

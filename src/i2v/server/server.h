@@ -30,6 +30,8 @@ struct ServerOptions {
   int max_queued = 100;   // queued jobs beyond this are refused with 429
   int preview_every = 0;  // steps between preview frames (0: ~25 per job)
   int http_threads = 32;  // each open event stream holds one
+  // LoRA files offered to jobs (*.safetensors directly inside); empty = none.
+  std::filesystem::path lora_dir;
 };
 
 class Server {
