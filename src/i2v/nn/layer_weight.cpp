@@ -12,8 +12,11 @@ at::Tensor layer_weight(const at::Tensor& param, at::ScalarType dtype) {
   return w;
 }
 
-ScopedLayerWeights::ScopedLayerWeights(torch::nn::Module& module, at::ScalarType dtype) {
+ScopedLayerWeights::ScopedLayerWeights(torch::nn::Module& module, at::ScalarType dtype,
+                                       bool adapted_only) {
+  if (adapted_only && !lora::any_runtime_adapters()) return;
   for (auto& p : module.parameters(true)) {
+    if (adapted_only && !lora::runtime_adapters(p)) continue;
     at::Tensor w = layer_weight(p, dtype);
     if (w.is_same(p)) continue;
     at::Tensor own = p.variable_data();

@@ -21,7 +21,10 @@ at::Tensor layer_weight(const at::Tensor& param, at::ScalarType dtype);
 // back after it. Nothing happens for a module with neither.
 class ScopedLayerWeights {
  public:
-  ScopedLayerWeights(torch::nn::Module& module, at::ScalarType dtype);
+  // `adapted_only`: only parameters with a runtime LoRA (8-bit ones without one keep being
+  // dequantized per call, one layer at a time): for loops over chunks of a whole block, where
+  // rebuilding W + B·A per chunk would cost more than holding the block's adapted weights.
+  ScopedLayerWeights(torch::nn::Module& module, at::ScalarType dtype, bool adapted_only = false);
   ~ScopedLayerWeights();
   ScopedLayerWeights(const ScopedLayerWeights&) = delete;
   ScopedLayerWeights& operator=(const ScopedLayerWeights&) = delete;

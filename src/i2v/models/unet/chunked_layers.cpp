@@ -25,6 +25,8 @@ void for_row_chunks(int64_t h, int64_t rows, Fn&& fn) {
 at::Tensor resnet_chunked(nn::ResnetBlock2DImpl& resnet, const at::Tensor& x,
                           const at::Tensor& temb, int64_t chunk) {
   if (chunk <= 0 || chunk >= x.size(0)) return resnet.forward(x, temb);
+  nn::ScopedLayerWeights adapted(resnet, x.scalar_type(),
+                                 /*adapted_only=*/true);  // once, not per chunk
   return memory::map_rows(x.size(0), chunk, [&](int64_t b, int64_t e) {
     return resnet.forward(x.slice(0, b, e), temb.defined() ? temb.slice(0, b, e) : temb);
   });
@@ -33,6 +35,7 @@ at::Tensor resnet_chunked(nn::ResnetBlock2DImpl& resnet, const at::Tensor& x,
 at::Tensor spatial_transformer_chunked(nn::Transformer2DModelImpl& t, const at::Tensor& x,
                                        const at::Tensor& context, int64_t chunk) {
   if (chunk <= 0 || chunk >= x.size(0)) return t.forward(x, context);
+  nn::ScopedLayerWeights adapted(t, x.scalar_type(), /*adapted_only=*/true);  // once, not per chunk
   return memory::map_rows(x.size(0), chunk, [&](int64_t b, int64_t e) {
     return t.forward(x.slice(0, b, e), context.defined() ? context.slice(0, b, e) : context);
   });
@@ -111,8 +114,9 @@ at::Tensor temporal_transformer_chunked(nn::TransformerTemporalModelImpl& t, con
     throw ShapeError("temporal transformer: batch*frames not a multiple");
   const int64_t b = x.size(0) / f;
   const int64_t rows = rows_for(chunk, ww);
-  at::Tensor x5 = x.reshape({b, f, c, hh, ww});  // (B, F, C, H, W)
-  at::Tensor xt = x5.permute({0, 2, 1, 3, 4});   // (B, C, F, H, W)
+  nn::ScopedLayerWeights adapted(t, x.scalar_type(), /*adapted_only=*/true);  // once, not per chunk
+  at::Tensor x5 = x.reshape({b, f, c, hh, ww});                               // (B, F, C, H, W)
+  at::Tensor xt = x5.permute({0, 2, 1, 3, 4});                                // (B, C, F, H, W)
   GroupStats st = group_stats_by_rows(xt, t.norm->num_groups, t.norm->eps, rows);
   at::Tensor out = at::empty_like(x5, at::MemoryFormat::Contiguous);
   for_row_chunks(hh, rows, [&](int64_t r0, int64_t r1) {
