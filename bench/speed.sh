@@ -18,9 +18,10 @@ THREADS=${THREADS:-2} RUNS=${RUNS:-3} ONLY=${ONLY:-unet,vae_decode,generate}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 common=(--model "$MODEL" --size "$SIZE" --frames "$FRAMES" --precision "$PRECISION" --runs "$RUNS" --json --no-census)
-median() { "$PYTHON" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["median_s"])' "$1" 2>/dev/null || sed -n 's/.*"median_s":\([0-9.]*\).*/\1/p' "$1"; }
+# The JSON object is the last line (log lines may precede it).
+stat() { tail -n 1 "$1" | python3 -c 'import json,sys; print("%.2f" % json.loads(sys.stdin.read())[sys.argv[1]])' "$2"; }
 
-declare -A I2V_S DIFF_S
+declare -A I2V_S DIFF_S I2V_MIN DIFF_MIN
 for what in ${ONLY//,/ }; do
   case $what in
     unet) "$I2V" --threads "$THREADS" bench unet "${common[@]}" > "$OUT/unet.json" ;;
@@ -28,7 +29,8 @@ for what in ${ONLY//,/ }; do
     generate) "$I2V" --threads "$THREADS" bench generate "${common[@]}" --steps "$STEPS" > "$OUT/generate.json" ;;
     *) echo "unknown bench $what" >&2; exit 2 ;;
   esac
-  I2V_S[$what]=$(median "$OUT/$what.json")
+  I2V_S[$what]=$(stat "$OUT/$what.json" median_s)
+  I2V_MIN[$what]=$(stat "$OUT/$what.json" min_s)
 done
 
 have_diffusers=0
@@ -38,20 +40,22 @@ if "$PYTHON" -c 'import torch, diffusers' 2>/dev/null; then
     --steps "$STEPS" --precision "$PRECISION" --threads "$THREADS" --runs "$RUNS" --only "$ONLY" \
     > "$OUT/diffusers.json"
   for what in ${ONLY//,/ }; do
-    DIFF_S[$what]=$("$PYTHON" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))[sys.argv[2]]["median_s"])' "$OUT/diffusers.json" "$what")
+    DIFF_S[$what]=$(python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))[sys.argv[2]]["median_s"])' "$OUT/diffusers.json" "$what")
+    DIFF_MIN[$what]=$(python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))[sys.argv[2]]["min_s"])' "$OUT/diffusers.json" "$what")
   done
 else
   echo "(no diffusers here: '$PYTHON -c \"import torch, diffusers\"' failed; i2v side only)" >&2
 fi
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $THREADS threads; ${SIZE}x${SIZE}, $FRAMES frames, $PRECISION, median of $RUNS"
-echo "| work | i2v s | diffusers s | diffusers / i2v |"
+echo "| work | i2v s (median / min) | diffusers s (median / min) | diffusers / i2v (medians / mins) |"
 echo "| --- | --- | --- | --- |"
 for what in ${ONLY//,/ }; do
   if [ $have_diffusers = 1 ]; then
     ratio=$(awk -v d="${DIFF_S[$what]}" -v i="${I2V_S[$what]}" 'BEGIN { printf "%.2fx", d / i }')
-    echo "| $what | ${I2V_S[$what]} | ${DIFF_S[$what]} | $ratio |"
+    ratio_min=$(awk -v d="${DIFF_MIN[$what]}" -v i="${I2V_MIN[$what]}" 'BEGIN { printf "%.2fx", d / i }')
+    echo "| $what | ${I2V_S[$what]} / ${I2V_MIN[$what]} | ${DIFF_S[$what]} / ${DIFF_MIN[$what]} | $ratio / $ratio_min |"
   else
-    echo "| $what | ${I2V_S[$what]} | – | – |"
+    echo "| $what | ${I2V_S[$what]} / ${I2V_MIN[$what]} | – | – |"
   fi
 done

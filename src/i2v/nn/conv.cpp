@@ -17,6 +17,15 @@ namespace var = c10;
 #endif
 }  // namespace
 
+bool conv_is(const torch::nn::Conv2d& layer, int64_t kernel, int64_t stride, int64_t padding) {
+  const auto& o = layer->options;
+  const auto &k = o.kernel_size(), &s = o.stride(), &d = o.dilation();
+  const auto* pad = var::get_if<torch::ExpandingArray<2>>(&o.padding());
+  return o.groups() == 1 && (*k)[0] == kernel && (*k)[1] == kernel && (*s)[0] == stride &&
+         (*s)[1] == stride && (*d)[0] == 1 && (*d)[1] == 1 && pad && (**pad)[0] == padding &&
+         (**pad)[1] == padding && var::holds_alternative<torch::enumtype::kZeros>(o.padding_mode());
+}
+
 at::Tensor conv2d(const torch::nn::Conv2d& layer, const at::Tensor& x) {
   const auto& o = layer->options;
   const auto &k = o.kernel_size(), &s = o.stride(), &d = o.dilation();

@@ -11,4 +11,8 @@ namespace i2v::nn {
 // channels-last when x is bf16: read it with reshape/contiguous, not view.
 at::Tensor conv2d(const torch::nn::Conv2d& layer, const at::Tensor& x);
 
+// Whether `layer` is a kernel x kernel convolution with this stride and zero padding, dilation 1
+// and one group.
+bool conv_is(const torch::nn::Conv2d& layer, int64_t kernel, int64_t stride, int64_t padding);
+
 }  // namespace i2v::nn

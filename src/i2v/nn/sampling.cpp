@@ -3,10 +3,29 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "i2v/error.h"
+#include "i2v/kernels/onednn_conv.h"
+#include "i2v/kernels/onednn_gemm.h"
+#include "i2v/nn/layer_weight.h"
 #include "i2v/nn/shape_check.h"
+#include "i2v/nn/upsample_conv.h"
 
 namespace i2v::nn {
+namespace {
+
+// A plain 3x3 convolution with stride 1 and padding 1, and I2V_UPSAMPLE_PHASES not set to 0.
+bool phase_conv_applies(const torch::nn::Conv2d& conv) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("I2V_UPSAMPLE_PHASES");
+    return !(v && std::string(v) == "0");
+  }();
+  return enabled && kernels::onednn_gemm_enabled() && conv_is(conv, 3, 1, 1);
+}
+
+}  // namespace
 
 Downsample2DImpl::Downsample2DImpl(int64_t channels, int64_t out_channels, int64_t pad)
     : padding(pad) {
@@ -35,6 +54,15 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
   require_nchw(x, conv->options.in_channels(), "upsample");
   if (output_size && (output_size->size() != 2 || (*output_size)[0] < 1 || (*output_size)[1] < 1)) {
     throw ShapeError("upsample: output size must be two positive numbers (H, W)");
+  }
+  if (!output_size && x.scalar_type() == at::kBFloat16 && phase_conv_applies(conv)) {
+    // bf16 doubling on oneDNN: the 2.25x cheaper phase form (upsample_conv.h).
+    at::Tensor y =
+        upsample2x_conv3x3(x, layer_weight(conv->weight, x.scalar_type()), conv->bias,
+                           [](const at::Tensor& in, const at::Tensor& k, const at::Tensor& b) {
+                             return kernels::onednn_conv2d(in, k, b, /*stride=*/1, /*padding=*/1);
+                           });
+    if (y.defined()) return y;
   }
   if (!output_size) {
     // Doubling: every value copied into a 2x2 block, as one strided copy in x's dtype (exactly

@@ -1,0 +1,48 @@
+#include "i2v/nn/upsample_conv.h"
+
+#include <vector>
+
+namespace i2v::nn {
+namespace {
+
+// Along `dim` (size 3): phase 0 reads input offsets (-1, 0) with taps (t0, t1 + t2), phase 1
+// reads (0, +1) with taps (t0 + t1, t2).
+at::Tensor combine(const at::Tensor& t, int phase, int64_t dim) {
+  const at::Tensor t0 = t.select(dim, 0), t1 = t.select(dim, 1), t2 = t.select(dim, 2);
+  return phase == 0 ? at::stack({t0, t1 + t2}, dim) : at::stack({t0 + t1, t2}, dim);
+}
+
+}  // namespace
+
+at::Tensor upsample_phase_kernels(const at::Tensor& w) {
+  const at::Tensor f = w.scalar_type() == at::kDouble ? w : w.to(at::kFloat);
+  std::vector<at::Tensor> kernels;
+  for (int a = 0; a < 2; ++a) {
+    const at::Tensor rows = combine(f, a, 2);                            // (O, C, 2, 3)
+    for (int b = 0; b < 2; ++b) kernels.push_back(combine(rows, b, 3));  // (O, C, 2, 2)
+  }
+  return at::cat(kernels, 0);
+}
+
+at::Tensor upsample2x_conv3x3(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                              const Conv2x2& conv) {
+  const int64_t n = x.size(0), h = x.size(2), wd = x.size(3), o = w.size(0);
+  const at::Tensor kernels = upsample_phase_kernels(w).to(x.scalar_type()).contiguous();
+  const at::Tensor bias4 = bias.defined() ? bias.repeat({4}) : bias;
+  const at::Tensor y = conv(x, kernels, bias4);  // (N, 4·O, H+1, W+1)
+  if (!y.defined()) return y;
+  at::Tensor out =
+      at::empty({n, o, 2 * h, 2 * wd}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  // out[n, c, 2i+a, 2j+b] = y[n, (2a+b)·O + c, i+a, j+b], written through the NHWC view.
+  const at::Tensor out6 = out.permute({0, 2, 3, 1}).view({n, h, 2, wd, 2, o});
+  for (int a = 0; a < 2; ++a) {
+    for (int b = 0; b < 2; ++b) {
+      const at::Tensor phase =
+          y.narrow(1, (2 * a + b) * o, o).narrow(2, a, h).narrow(3, b, wd).permute({0, 2, 3, 1});
+      out6.select(4, b).select(2, a).copy_(phase);
+    }
+  }
+  return out;
+}
+
+}  // namespace i2v::nn
