@@ -111,6 +111,19 @@ TEST_F(LoraGenerate, ScaleZeroAndNoLoraAfterwardsGiveTheBaseVideo) {
       << "a LoRA must not stay on the model after its generation";
 }
 
+// A merged LoRA holds a copy of each adapted weight: the plan's predicted peak counts it.
+TEST_F(LoraGenerate, MergedLorasCountInTheEstimate) {
+  // The UNet stage: on the tiny model the VAE decode may set the overall peak.
+  const auto unet_stage = [&](const Request& r) {
+    return nlohmann::json::parse(generator_->estimate(r).json)["stages"]["unet"].get<int64_t>();
+  };
+  Request r = small_request();
+  r.plan = "plain";
+  const int64_t base = unet_stage(r);
+  EXPECT_GT(unet_stage(with_lora(1.0, "merged", "plain")), base);
+  EXPECT_EQ(unet_stage(with_lora(1.0, "unmerged", "plain")), base);
+}
+
 TEST_F(LoraGenerate, BadLorasAreClearErrors) {
   Request r = with_lora(1.0, "sideways");
   EXPECT_THROW(generator_->validate(r), ConfigError);

@@ -73,6 +73,25 @@ api::PlanDecision decide(const Request& r, const ResolvedModel& m, const ModelOp
   return api::decide_plan(m.facts, shapes_of(r, m), r.plan, r.overrides, o.memory_budget_bytes);
 }
 
+// The model as a request runs it: a merged LoRA (modes auto and merged) holds one more copy of
+// each weight it adapts, in the compute precision, beside the model's own (weights that auto
+// leaves unmerged — 8-bit ones, the stream plan — are counted too: an upper bound).
+ResolvedModel with_loras(ResolvedModel m, const lora::AdapterSet* set, const std::string& mode,
+                         const lora::TargetCatalog& targets) {
+  if (!set || lora::parse_mode(mode) == lora::Mode::Unmerged) return m;
+  const int64_t element = static_cast<int64_t>(c10::elementSize(m.dtype));
+  for (const auto& [component, adapters] : set->components) {
+    int64_t bytes = 0;
+    for (const auto& [name, list] : adapters) {
+      int64_t n = 1;
+      for (int64_t d : targets.at(component).at(name)) n *= d;
+      bytes += n * element;
+    }
+    (component == "unet" ? m.facts.unet_bytes : m.facts.text_bytes) += bytes;
+  }
+  return m;
+}
+
 // The pipeline's request for the parts that are the user's (image, prompt, sizes, steps ...).
 pipeline::GenerationRequest to_pipeline_request(const Request& request) {
   pipeline::GenerationRequest r;
@@ -226,9 +245,11 @@ void Generator::validate(const Request& request) const {
 }
 
 Estimate Generator::estimate(const Request& request) const {
-  const api::PlanDecision d = decide(request, impl_->model, impl_->options);
-  return api::to_estimate(d, resident_weights(impl_->model.facts, d.choice.plan),
-                          impl_->model.facts.weights_8bit);
+  const auto loras = impl_->adapters_for(request);
+  const ResolvedModel m =
+      with_loras(impl_->model, loras.get(), request.lora_mode, impl_->pipe->lora_targets());
+  const api::PlanDecision d = decide(request, m, impl_->options);
+  return api::to_estimate(d, resident_weights(m.facts, d.choice.plan), m.facts.weights_8bit);
 }
 
 Estimate estimate(const ModelOptions& options, const Request& request) {
@@ -247,8 +268,13 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   g.cancel = false;
   const int64_t seed = resolve_seed(request.seed);
 
+  // LoRA files read and matched first: a file that does not fit fails before anything runs, and
+  // a merged one counts in the plan's memory.
+  const std::shared_ptr<const lora::AdapterSet> loras = g.adapters_for(request);
+  const ResolvedModel model =
+      with_loras(g.model, loras.get(), request.lora_mode, g.pipe->lora_targets());
   // The plan, before anything runs: nothing fitting is an error that names what would fit.
-  const api::PlanDecision decision = decide(request, g.model, g.options);
+  const api::PlanDecision decision = decide(request, model, g.options);
   if (!decision.choice.fits) {
     throw OutOfMemoryError("not enough memory for these settings: " + decision.choice.message);
   }
@@ -275,7 +301,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   r.plan = plan;
   r.fallback = decision.choice.fallback;
   g.pipe->validate(r);  // the model's checks, every rung of the ladder included
-  r.loras = g.adapters_for(request);
+  r.loras = loras;
   r.lora_mode = lora::parse_mode(request.lora_mode);
   if (r.loras) {
     for (const auto& l : r.loras->loras)
@@ -298,7 +324,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
       g.options.enforce_budget
           ? std::max<int64_t>(int64_t{64} << 20, g.options.memory_budget_bytes -
                                                      memory::runtime_baseline_bytes() -
-                                                     resident_weights(g.model.facts, plan))
+                                                     resident_weights(model.facts, plan))
           : 0;
   ReleaseCachedBlocksAtExit release_blocks;
   ScopedCpuBudget budget(enforced);
