@@ -5,6 +5,7 @@
 
 #include "i2v/error.h"
 #include "i2v/kernels/onednn_conv.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/layer_weight.h"
 
 namespace i2v::nn {
@@ -43,7 +44,7 @@ at::Tensor conv2d(const torch::nn::Conv2d& layer, const at::Tensor& x) {
       throw ShapeError("8-bit or adapted convolution weights need explicit zero padding");
     return at::conv2d(in, w, layer->bias, *s, **pad, *d, o.groups());
   };
-  if (plain && x.defined() && x.scalar_type() == at::kBFloat16) {
+  if (plain && x.defined() && x.scalar_type() == at::kBFloat16 && !needs_graph(x)) {
     at::Tensor y = kernels::onednn_conv2d(x, w, layer->bias, (*s)[0], (**pad)[0]);
     if (y.defined()) return y;
     // libtorch's bf16 convolution on channels-last input of a few pixels (the 4x4 level) ran at

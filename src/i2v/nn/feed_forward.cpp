@@ -8,6 +8,7 @@
 
 #include "i2v/error.h"
 #include "i2v/kernels/gated_gelu.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/chunking.h"
 #include "i2v/nn/layer_weight.h"
 #include "i2v/nn/linear.h"
@@ -22,7 +23,8 @@ GatedGeluImpl::GatedGeluImpl(int64_t dim_in, int64_t dim_out, bool g) : gated(g)
 
 at::Tensor GatedGeluImpl::forward(const at::Tensor& x) {
   at::Tensor h = linear(proj, x);
-  if (h.device().is_cpu() && (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16)) {
+  if (h.device().is_cpu() && (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16) &&
+      !needs_graph(h)) {
     return gated ? kernels::gated_gelu(h) : kernels::gelu(h);  // one pass, not three
   }
   if (!gated) return at::gelu(h);

@@ -5,16 +5,35 @@
 #include <vector>
 
 #include "i2v/kernels/onednn_gemm.h"
+#include "i2v/lora/trainable_adapters.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/layer_weight.h"
 
 namespace i2v::nn {
+namespace {
+
+// A layer whose LoRA is being trained (lora/trainable_adapters.h).
+at::Tensor trained_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                          const lora::TrainableAdapter& t) {
+  if (t.weight_form)
+    return at::linear(x, w + (at::mm(t.up, t.down) * t.scale).to(w.scalar_type()), b);
+  const at::ScalarType dt = x.scalar_type();
+  return at::linear(x, w, b) + at::linear(at::linear(x, t.down.to(dt)), t.up.to(dt)) * t.scale;
+}
+
+}  // namespace
 
 at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
   if (!x.defined() || x.dim() < 2 || x.size(-1) != layer->weight.size(1))
     return torch::nn::Linear(layer)->forward(x);                      // its errors
   const at::Tensor w = layer_weight(layer->weight, x.scalar_type());  // 8-bit / LoRA: a copy
-  const at::Tensor x2 = x.reshape({-1, w.size(1)});  // a view for row-contiguous inputs
   const at::Tensor& b = layer->bias;
+  if (lora::any_trainable_adapters()) {
+    if (const lora::TrainableAdapter* t = lora::trainable_adapter(layer->weight))
+      return trained_linear(x, w, b, *t);
+  }
+  if (needs_graph(x)) return at::linear(x, w, b);    // differentiable
+  const at::Tensor x2 = x.reshape({-1, w.size(1)});  // a view for row-contiguous inputs
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = w.size(0);
   if (x2.scalar_type() == at::kBFloat16 && kernels::onednn_gemm_enabled()) {

@@ -8,6 +8,7 @@
 #include "i2v/error.h"
 #include "i2v/kernels/group_norm.h"
 #include "i2v/kernels/layer_norm.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -57,7 +58,8 @@ at::Tensor GroupNorm32Impl::forward_tokens(const at::Tensor& x, bool silu) {
 }
 
 bool GroupNorm32Impl::uses_kernel(const at::Tensor& x) const {
-  return x.device().is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16);
+  return x.device().is_cpu() &&
+         (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && !needs_graph(x);
 }
 
 at::Tensor GroupNorm32Impl::normalize(const at::Tensor& x, bool silu) {
@@ -82,7 +84,7 @@ at::Tensor LayerNorm32Impl::forward(const at::Tensor& x) {
     throw ShapeError("LayerNorm: expected input (..., " + std::to_string(dim) + "), got " +
                      shape_string(x));
   }
-  if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16) {
+  if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && !needs_graph(x)) {
     RECORD_FUNCTION("i2v::layer_norm", std::vector<c10::IValue>({x}));
     return kernels::layer_norm(x, weight, bias, eps);  // one read, one write, float32 statistics
   }

@@ -9,6 +9,7 @@
 #include "i2v/error.h"
 #include "i2v/kernels/onednn_conv.h"
 #include "i2v/kernels/onednn_gemm.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/layer_weight.h"
 #include "i2v/nn/shape_check.h"
 #include "i2v/nn/upsample_conv.h"
@@ -55,7 +56,8 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
   if (output_size && (output_size->size() != 2 || (*output_size)[0] < 1 || (*output_size)[1] < 1)) {
     throw ShapeError("upsample: output size must be two positive numbers (H, W)");
   }
-  if (!output_size && x.scalar_type() == at::kBFloat16 && phase_conv_applies(conv)) {
+  if (!output_size && x.scalar_type() == at::kBFloat16 && !needs_graph(x) &&
+      phase_conv_applies(conv)) {
     // bf16 doubling on oneDNN: the 2.25x cheaper phase form (upsample_conv.h).
     at::Tensor y =
         upsample2x_conv3x3(x, layer_weight(conv->weight, x.scalar_type()), conv->bias,

@@ -10,6 +10,7 @@
 
 #include "i2v/error.h"
 #include "i2v/kernels/softmax.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/shape_check.h"
 
 namespace i2v::nn {
@@ -36,7 +37,8 @@ at::Tensor attend_block(const at::Tensor& q, const at::Tensor& k, const at::Tens
                         double scale) {
   // bmm, not baddbmm(beta = 0): libtorch 1.13 may read the uninitialised output buffer there.
   at::Tensor scores = at::bmm(q, k.transpose(1, 2));
-  if (scores.device().is_cpu()) {  // one pass: scale, float32 softmax, probabilities in v's dtype
+  if (scores.device().is_cpu() &&
+      !needs_graph(scores)) {  // one pass: scale, float32 softmax, probabilities in v's dtype
     return at::bmm(kernels::scaled_softmax(scores, scale, v.scalar_type()), v);
   }
   if (scores.scalar_type() == at::kFloat) return at::bmm(at::softmax(scores.mul_(scale), -1), v);

@@ -5,6 +5,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "i2v/kernels/onednn_gemm.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/layer_weight.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
@@ -57,6 +58,14 @@ at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int6
   };
   auto tap = [&](int64_t k) { return tap_nk(k).contiguous().t(); };  // (C_in, C_out) for aten
   const at::Tensor& bias = convs[i]->bias;
+  if (needs_graph(h)) {  // differentiable: frame f sums taps k on frames f + k - 1 (zero outside)
+    const at::Tensor padded =
+        at::constant_pad_nd(h.reshape({b, num_frames, s, cin}), {0, 0, 0, 0, 1, 1});
+    const at::Tensor y = at::linear(padded.narrow(1, 1, num_frames), tap_nk(1), bias) +
+                         at::linear(padded.narrow(1, 0, num_frames), tap_nk(0)) +
+                         at::linear(padded.narrow(1, 2, num_frames), tap_nk(2));
+    return y.reshape({b, num_frames * s, cout});
+  }
   const at::Tensor h2 = h.reshape({-1, cin});
   // out (+)= rows . tap^T: oneDNN on reordered weights where it can, else libtorch.
   auto product = [&](const at::Tensor& rows, int64_t k, const at::Tensor& b, at::Tensor& dst,

@@ -4,6 +4,7 @@
 
 #include "i2v/error.h"
 #include "i2v/nn/basic_transformer_block.h"
+#include "i2v/nn/checkpoint.h"
 #include "i2v/nn/layer_weight.h"
 #include "i2v/nn/linear.h"
 
@@ -24,6 +25,10 @@ void for_row_chunks(int64_t h, int64_t rows, Fn&& fn) {
 
 at::Tensor resnet_chunked(nn::ResnetBlock2DImpl& resnet, const at::Tensor& x,
                           const at::Tensor& temb, int64_t chunk) {
+  if (nn::checkpointing_active()) {  // training: keep only the inputs (nn/checkpoint.h)
+    nn::ResnetBlock2DImpl* r = &resnet;
+    return nn::checkpointed([r](const auto& in) { return r->forward(in[0], in[1]); }, {x, temb});
+  }
   if (chunk <= 0 || chunk >= x.size(0)) return resnet.forward(x, temb);
   nn::ScopedLayerWeights adapted(resnet, x.scalar_type(),
                                  /*adapted_only=*/true);  // once, not per chunk
@@ -34,6 +39,10 @@ at::Tensor resnet_chunked(nn::ResnetBlock2DImpl& resnet, const at::Tensor& x,
 
 at::Tensor spatial_transformer_chunked(nn::Transformer2DModelImpl& t, const at::Tensor& x,
                                        const at::Tensor& context, int64_t chunk) {
+  if (nn::checkpointing_active()) {
+    nn::Transformer2DModelImpl* m = &t;
+    return nn::checkpointed([m](const auto& in) { return m->forward(in[0], in[1]); }, {x, context});
+  }
   if (chunk <= 0 || chunk >= x.size(0)) return t.forward(x, context);
   nn::ScopedLayerWeights adapted(t, x.scalar_type(), /*adapted_only=*/true);  // once, not per chunk
   return memory::map_rows(x.size(0), chunk, [&](int64_t b, int64_t e) {
@@ -82,6 +91,10 @@ at::Tensor apply_group_norm(const at::Tensor& xs, const GroupStats& s, int64_t g
 
 at::Tensor temporal_conv_chunked(nn::TemporalConvLayerImpl& layer, const at::Tensor& x, int64_t f,
                                  int64_t chunk) {
+  if (nn::checkpointing_active()) {
+    nn::TemporalConvLayerImpl* l = &layer;
+    return nn::checkpointed([l, f](const auto& in) { return l->forward(in[0], f); }, {x});
+  }
   const int64_t hh = x.size(2), ww = x.size(3);
   if (chunk <= 0 || chunk >= hh * ww) return layer.forward(x, f);
   if (f < 1 || x.size(0) % f != 0) throw ShapeError("temporal conv: batch*frames not a multiple");
@@ -108,6 +121,10 @@ at::Tensor temporal_conv_chunked(nn::TemporalConvLayerImpl& layer, const at::Ten
 
 at::Tensor temporal_transformer_chunked(nn::TransformerTemporalModelImpl& t, const at::Tensor& x,
                                         int64_t f, int64_t chunk) {
+  if (nn::checkpointing_active()) {
+    nn::TransformerTemporalModelImpl* m = &t;
+    return nn::checkpointed([m, f](const auto& in) { return m->forward(in[0], f); }, {x});
+  }
   const int64_t c = x.size(1), hh = x.size(2), ww = x.size(3);
   if (chunk <= 0 || chunk >= hh * ww) return t.forward(x, f);
   if (f < 1 || x.size(0) % f != 0)
