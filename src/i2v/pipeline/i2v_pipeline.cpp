@@ -248,6 +248,29 @@ at::Tensor I2VGenXLPipeline::image_latents(const image::RgbImage& img, int width
   return at::cat(frames, 2);
 }
 
+at::Tensor I2VGenXLPipeline::encode_frames(const at::Tensor& frames,
+                                           const at::Tensor& posterior_noise,
+                                           const memory::ExecPlan& plan) {
+  torch::NoGradGuard no_grad;
+  if (frames.dim() != 4 || frames.size(3) != 3 || frames.scalar_type() != at::kByte)
+    throw ShapeError("encode_frames: expected (F, H, W, 3) uint8 frames");
+  auto lease = residency_.lease(Model::Vae, plan);
+  const vae::VaeTiling tiling{plan.vae_tile, plan.vae_tile_overlap};
+  std::vector<at::Tensor> latents;
+  for (int64_t i = 0; i < frames.size(0); ++i) {  // one frame at a time: one frame's activations
+    const at::Tensor x = (frames[i].permute({2, 0, 1}).unsqueeze(0).to(at::kFloat) / 255 * 2 - 1)
+                             .to(options_.device, options_.dtype);
+    vae::Posterior post = tiling.enabled() ? vae::encode_tiled(*vae_, x, tiling) : vae_->encode(x);
+    at::Tensor noise = posterior_noise.defined() ? posterior_noise.narrow(0, i, 1)
+                                                 : at::randn(post.mean.sizes(), at::kFloat);
+    if (noise.sizes() != post.mean.sizes())
+      throw ShapeError("encode_frames: posterior noise must be (F, C, h, w)");
+    latents.push_back(post.sample(noise.to(post.mean.device(), post.mean.scalar_type())) *
+                      vae_->config().scaling_factor);
+  }
+  return at::cat(latents, 0).permute({1, 0, 2, 3}).unsqueeze(0).contiguous();  // (1, C, F, h, w)
+}
+
 at::Tensor I2VGenXLPipeline::decode_latents(const at::Tensor& latents, int chunk,
                                             const memory::ExecPlan& plan) {
   torch::NoGradGuard no_grad;

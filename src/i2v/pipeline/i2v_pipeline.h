@@ -69,6 +69,11 @@ class I2VGenXLPipeline {
   at::Tensor image_latents(const image::RgbImage& image, int width, int height, int num_frames,
                            const at::Tensor& posterior_noise, const GenerationHooks& hooks = {},
                            const memory::ExecPlan& plan = {});
+  // Frames (F, H, W, 3) uint8, already at the video's size -> their latents (1, C, F, h, w):
+  // each frame VAE-encoded, sampled with `posterior_noise` (shape of the posterior mean, (F, C,
+  // h, w); random when undefined) and scaled (training targets, `i2v train-lora`).
+  at::Tensor encode_frames(const at::Tensor& frames, const at::Tensor& posterior_noise = {},
+                           const memory::ExecPlan& plan = {});
   // Latents (1, C, F, h, w) -> video (1, 3, F, H, W) float32 in [-1, 1], `chunk` frames per VAE
   // call under `plan` (its tiling). No fallback here: generate()'s decode stage calls this per
   // chunk of frames under its fallback rungs.
