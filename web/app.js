@@ -253,6 +253,8 @@ function showVideo(urls) {
   player.src = withToken(urls.video);
   player.hidden = false;
   $("#live-preview").hidden = true;
+  $("#decoded-frames").hidden = true;
+  $("#frames-text").hidden = true;
   const dl = $("#download");
   dl.href = withToken(urls.video + "?download=1");
   dl.setAttribute("download", urls.video.split("/").pop());
@@ -263,6 +265,9 @@ function watch(job) {
   if (state.events) state.events.close();
   state.watching = job.id;
   $("#live-preview").hidden = true;
+  $("#decoded-frames").replaceChildren();
+  $("#decoded-frames").hidden = true;
+  $("#frames-text").hidden = true;
   showJob(job);
   const es = new EventSource(withToken(`/api/jobs/${job.id}/events`));
   state.events = es;
@@ -286,6 +291,21 @@ function watch(job) {
     const img = $("#live-preview");
     img.src = data(e).image;
     img.hidden = false;
+  });
+  // Streaming output: each frame as soon as it is decoded; the big picture shows the newest.
+  es.addEventListener("frame", (e) => {
+    const d = data(e);
+    const img = $("#live-preview");
+    img.src = d.image;
+    img.alt = `Decoded frame ${d.index + 1} of ${d.total}`;
+    img.hidden = false;
+    const strip = $("#decoded-frames");
+    if (d.index === 0) strip.replaceChildren();
+    strip.append(el("img", { src: d.image, alt: `Frame ${d.index + 1}`, title: `Frame ${d.index + 1}` }));
+    strip.hidden = false;
+    $("#frames-text").hidden = false;
+    $("#frames-text").textContent = `Decoded ${d.index + 1} of ${d.total} frames (${seconds(d.elapsed_seconds)})`;
+    setStatus(`Decoding… frame ${d.index + 1} of ${d.total}`);
   });
   const end = async () => {
     es.close();

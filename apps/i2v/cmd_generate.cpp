@@ -1,6 +1,7 @@
 // `i2v generate`: image + prompt -> video file, with a metadata JSON beside it.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -33,6 +34,8 @@ struct GenerateArgs {
   double vae_tile_overlap = 0.25;
   std::vector<std::string> loras;  // FILE[:SCALE], repeatable
   std::string lora_mode = "auto";
+  int window = -1, window_stride = 4;  // frame windows for long videos
+  std::string window_fuse = "pyramid", noise_type = "random";
 };
 
 // FILE[:SCALE]: the text after the last ':' is the scale when it is a number.
@@ -133,6 +136,20 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--decode-chunk-size", a->chunk, "Frames decoded per VAE call")
       ->capture_default_str();
+  cmd->add_option("--window", a->window,
+                  "Frames per UNet window for videos longer than the model's 16-frame clips "
+                  "(APPROXIMATE: overlapping windows fused per frame; memory of one window). "
+                  "-1 = 16 when --frames > 16, 0 = off (every frame at once, exact)")
+      ->capture_default_str();
+  cmd->add_option("--window-stride", a->window_stride, "Frames between window starts")
+      ->capture_default_str();
+  cmd->add_option("--window-fuse", a->window_fuse,
+                  "Weights of a window's frames when fusing: pyramid or flat")
+      ->capture_default_str();
+  cmd->add_option("--noise-type", a->noise_type,
+                  "Initial noise of long videos: random, or shuffle_context (FreeNoise: later "
+                  "windows reuse shuffled noise of earlier frames)")
+      ->capture_default_str();
   cmd->add_option("--precision", a->precision, "auto, fp32, bf16 or fp16")->capture_default_str();
   cmd->add_option("--variant", a->variant, "Weight files: auto, none, fp16 or bf16")
       ->capture_default_str();
@@ -206,6 +223,13 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     r.guidance = a->guidance;
     r.seed = resolve_seed(a->seed);
     r.decode_chunk_size = a->chunk;
+    r.window = a->window;
+    r.window_stride = a->window_stride;
+    r.window_fuse = a->window_fuse;
+    if (a->noise_type != "random" && a->noise_type != "shuffle_context")
+      throw ConfigError("--noise-type must be random or shuffle_context (got '" + a->noise_type +
+                        "')");
+    r.shuffle_noise = a->noise_type == "shuffle_context";
     r.plan = a->plan;
     r.overrides.frame_chunk = a->frame_chunk;
     r.overrides.temporal_chunk = a->temporal_chunk;
@@ -247,13 +271,24 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
                      p.eta_seconds);
       }
     };
-    const Result result = generator.generate(r, callbacks);
+    // Streaming output: each decoded chunk goes straight into the encoder (the video is never
+    // held whole); the file appears under its name, with its metadata, when it is complete.
     SaveOptions save;
     save.overwrite = a->overwrite;
-    const std::string written = save_video(result, out.string(), save);
+    VideoFileWriter writer(out.string(), r.fps, save);
+    const auto t0 = std::chrono::steady_clock::now();
+    callbacks.keep_frames = false;
+    callbacks.on_frames = [&](int first, const Video& frames) {
+      if (first == 0)
+        spdlog::info("first frames decoded {:.1f} s after the start",
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      writer.append(frames);
+    };
+    const Result result = generator.generate(r, callbacks);
+    const std::string written = writer.finish(result);
     spdlog::info("wrote {} ({} frames, {}x{}), peak RSS {:.0f} MiB; metadata {}.json", written,
-                 result.video.frames, result.video.width, result.video.height,
-                 result.peak_memory_bytes / 1048576.0, written);
+                 writer.frames_written(), r.width, r.height, result.peak_memory_bytes / 1048576.0,
+                 written);
     return 0;
   };
 });

@@ -21,7 +21,7 @@ namespace {
 
 struct ProbeArgs {
   std::string model, precision = "auto", variant = "auto", memory_budget, tiers_list, plan = "auto";
-  int width = 512, height = 512, frames = 16, chunk = 1;
+  int width = 512, height = 512, frames = 16, chunk = 1, window = -1, window_stride = 4;
   double guidance = 9.0;
   bool tiers = false, json = false;
   std::string device = "cpu";
@@ -37,6 +37,11 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--height", a->height, "Video height")->capture_default_str();
   cmd->add_option("--frames", a->frames, "Frames")->capture_default_str();
   cmd->add_option("--guidance", a->guidance, "Guidance scale (> 1: CFG)")->capture_default_str();
+  cmd->add_option("--window", a->window,
+                  "Frames per UNet window (-1: 16 when --frames > 16; 0: off), as for generate")
+      ->capture_default_str();
+  cmd->add_option("--window-stride", a->window_stride, "Frames between window starts")
+      ->capture_default_str();
   cmd->add_option("--decode-chunk-size", a->chunk, "Frames per VAE decode call")
       ->capture_default_str();
   cmd->add_option("--precision", a->precision, "auto, fp32, bf16 or fp16 (cuda)")
@@ -56,7 +61,7 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
   for (const char* ignored :
        {"--image", "--prompt", "--negative-prompt", "--output", "--seed", "--steps", "--fps",
         "--config", "--noise", "--residency", "--frame-chunk", "--temporal-chunk", "--memory-log",
-        "--vae-tile", "--vae-tile-overlap"}) {
+        "--vae-tile", "--vae-tile-overlap", "--window-fuse", "--noise-type"}) {
     cmd->add_option(ignored, "accepted for compatibility with generate; not used by probe");
   }
   run = [a] {
@@ -134,6 +139,8 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
     r.frames = a->frames;
     r.guidance = a->guidance;
     r.decode_chunk_size = a->chunk;
+    r.window = a->window;
+    r.window_stride = a->window_stride;
     r.plan = a->plan;
     const Estimate e = estimate(m, r);  // what generate with these flags would run
     const nlohmann::json ej = nlohmann::json::parse(e.json);

@@ -76,6 +76,15 @@ struct Request {
   double guidance = 9.0;      // <= 1 disables classifier-free guidance
   int64_t seed = -1;          // -1: drawn (the drawn seed is in the result)
   int decode_chunk_size = 1;  // frames per VAE decode call (lowered on out-of-memory)
+  // Videos longer than the model's 16-frame clips: at every step the UNet runs on overlapping
+  // windows of `window` frames, `window_stride` apart, and their predictions are fused per frame
+  // with `window_fuse` weights (flat | pyramid), so memory is that of one window. APPROXIMATE
+  // (the result says so). window: -1 = auto (16 when frames > 16), 0 = off (every frame at once:
+  // exact, memory grows with the frames). shuffle_noise: FreeNoise's noise rescheduling.
+  int window = -1;
+  int window_stride = 4;
+  std::string window_fuse = "pyramid";
+  bool shuffle_noise = false;
   // auto (the fastest plan whose predicted peak fits the budget) | plain | chunked |
   // chunked+seqcfg | stream. The cheaper plans after it form the fallback ladder.
   std::string plan = "auto";
@@ -122,6 +131,8 @@ struct Progress {
   int64_t memory_bytes = 0;  // process RSS (CPU) or device memory in use (GPU)
 };
 
+struct Video;
+
 struct Callbacks {
   std::function<void(const Progress&)> on_step;
   // A cheap look at frame 0 of the current prediction (no VAE run), every `preview_every` steps
@@ -130,6 +141,12 @@ struct Callbacks {
   int preview_every = 0;  // 0 = about 25 previews per generation
   // Polled between steps; true stops the generation with CancelledError.
   std::function<bool()> cancelled;
+  // Streaming output: the final frames as soon as each VAE decode chunk is done, in order, with
+  // the index of the first (feed a VideoFileWriter, or show them).
+  std::function<void(int first_frame, const Video& frames)> on_frames;
+  // false: Result.video stays empty and only on_frames sees the frames (a long video is never
+  // held whole in memory).
+  bool keep_frames = true;
 };
 
 // The memory plan of a request: what generate() would run.
@@ -153,7 +170,8 @@ struct Result {
   int64_t seed = 0;
   int fps = 8;
   std::string plan, final_plan;  // planned, and the one the last step ran with
-  bool exact = true;  // false when an approximate mode ran (tiled VAE) or the weights are 8-bit
+  // false when an approximate mode ran (tiled VAE, frame windows) or the weights are 8-bit
+  bool exact = true;
   int64_t peak_memory_bytes = 0;
   // Every parameter, versions, timings, memory: what save writes. LoRAs under "loras" (file,
   // sha256, scale, layout, modules per component) and "lora_modes" (merged / unmerged per model).
@@ -206,6 +224,26 @@ struct SaveOptions {
 // <path>.json with the result's metadata. Returns the path written. IoError when it cannot.
 std::string save_video(const Result& result, const std::string& path,
                        const SaveOptions& options = {});
+// A video saved while it is generated (streaming output): append() the frames Callbacks::on_frames
+// gives, then finish() with the result. The file is written under a temporary name and appears,
+// with its metadata beside it, only at finish(); a writer destroyed without finish() (an error,
+// a cancel) leaves nothing. The path rules are save_video's; IoError / ConfigError likewise.
+class VideoFileWriter {
+ public:
+  VideoFileWriter(const std::string& path, int fps, const SaveOptions& options = {});
+  VideoFileWriter(VideoFileWriter&&) noexcept;
+  ~VideoFileWriter();
+  void append(const Video& frames);
+  // Writes <path>.json from the result's metadata; returns the path written.
+  std::string finish(const Result& result);
+  const std::string& path() const;  // where the video will be (a free name unless overwrite)
+  int frames_written() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // outputs_dir/video_YYYYMMDD_HHMMSS.mp4 (local time), with _n added when taken.
 std::string new_output_path(const std::string& outputs_dir);
 

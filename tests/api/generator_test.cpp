@@ -230,6 +230,82 @@ TEST_F(GeneratorApi, SaveVideoWritesVideoAndMetadataWithoutOverwriting) {
   EXPECT_THROW(save_video(res, (tmp / "x.avi").string()), ConfigError);
 }
 
+TEST_F(GeneratorApi, StreamingSaveWritesTheFramesOfANormalSave) {
+  test::TempDir tmp;
+  Request r = small_request();
+  r.steps = 1;
+  r.decode_chunk_size = 3;  // chunks of 3 and 1
+  const Result normal = generator_->generate(r);
+  VideoFileWriter writer((tmp / "s").string(), r.fps);  // a folder of PNG frames: lossless
+  std::vector<int> firsts;
+  Callbacks cb;
+  cb.keep_frames = false;
+  cb.on_frames = [&](int first, const Video& frames) {
+    firsts.push_back(first);
+    writer.append(frames);
+    EXPECT_FALSE(fs::exists(writer.path()));  // appears only when complete
+  };
+  const Result streamed = generator_->generate(r, cb);
+  EXPECT_EQ(streamed.video.frames, 0);  // nothing kept
+  EXPECT_EQ(firsts, (std::vector<int>{0, 3}));
+  EXPECT_EQ(writer.frames_written(), 4);
+  const std::string path = writer.finish(streamed);
+  const std::string reference = save_video(normal, (tmp / "n").string());
+  for (int i = 0; i < 4; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/frame_%05d.png", i);
+    std::ifstream a(path + name, std::ios::binary), b(reference + name, std::ios::binary);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}),
+              std::string(std::istreambuf_iterator<char>(b), {}))
+        << name;
+  }
+  std::ifstream in(path + ".json");
+  EXPECT_EQ(nlohmann::json::parse(in).at("params").at("seed"), streamed.seed);
+}
+
+TEST_F(GeneratorApi, LongVideosRunInWindowsAndSaySo) {
+  Request r = small_request();
+  r.width = 32;
+  r.height = 32;
+  r.steps = 1;
+  r.frames = 20;  // beyond 16: windows of 16 by default
+  const Result auto_windows = generator_->generate(r);
+  EXPECT_FALSE(auto_windows.exact);
+  EXPECT_EQ(auto_windows.video.frames, 20);
+  auto meta = nlohmann::json::parse(auto_windows.metadata_json);
+  EXPECT_EQ(meta.at("exact"), false);
+  EXPECT_EQ(meta.at("windows").at("length"), 16);
+  EXPECT_EQ(meta.at("windows").at("count"), 2);  // (0, 16), (4, 20)
+  EXPECT_EQ(meta.at("windows").at("mode"), "approximate (windows)");
+  r.window = 0;  // off: every frame at once, exact
+  const Result plain = generator_->generate(r);
+  EXPECT_TRUE(plain.exact);
+  EXPECT_TRUE(nlohmann::json::parse(plain.metadata_json).at("windows").is_null());
+  // The estimate counts one window's activations: 64 frames in windows of 16 cost about what
+  // 16 frames do, far less than 64 frames at once.
+  r.window = -1;
+  r.frames = 16;
+  const int64_t sixteen = generator_->estimate(r).predicted_peak_bytes;
+  r.frames = 64;
+  const int64_t windowed = generator_->estimate(r).predicted_peak_bytes;
+  r.window = 0;
+  const int64_t whole = generator_->estimate(r).predicted_peak_bytes;
+  std::printf(
+      "[ windows ] predicted peak: 16 frames %.1f MiB, 64 in windows %.1f MiB, 64 at once "
+      "%.1f MiB\n",
+      sixteen / 1048576.0, windowed / 1048576.0, whole / 1048576.0);
+  EXPECT_LT(windowed, whole);
+  EXPECT_LT(windowed - sixteen, (whole - sixteen) / 4);
+  r.window = 1;
+  EXPECT_THROW(generator_->validate(r), ConfigError);
+  r.window = 16;
+  r.window_stride = 17;
+  EXPECT_THROW(generator_->validate(r), ConfigError);
+  r.window_stride = 4;
+  r.window_fuse = "gaussian";
+  EXPECT_THROW(generator_->validate(r), ConfigError);
+}
+
 TEST(ErrorMessage, ExplainsAllocationAndLibraryFailures) {
   EXPECT_NE(error_message(std::bad_alloc()).find("out of memory"), std::string::npos);
   EXPECT_EQ(error_message(ConfigError("frames must be between 2 and 256")),

@@ -1,5 +1,6 @@
 // The HTTP API end to end on loopback: every route, the events stream, persistence across an
 // in-process restart, authentication, and hostile input answered with 4xx JSON (never a crash).
+#include <numeric>
 #include <regex>
 
 #include "i2v/server/base64.h"
@@ -21,7 +22,7 @@ TEST_F(ServerApi, SystemReportsDeviceMemoryModelPlanAndQueue) {
   EXPECT_TRUE(s.at("plan").contains("precision"));
   EXPECT_EQ(s.at("queue_length"), 0);
   EXPECT_EQ(s.at("presets").size(), 3u);
-  EXPECT_EQ(s.at("limits").at("frames").at("max"), 32);
+  EXPECT_EQ(s.at("limits").at("frames").at("max"), 128);
 }
 
 TEST_F(ServerApi, OpenApiDocumentDescribesEveryRoute) {
@@ -141,7 +142,18 @@ TEST_F(ServerApi, EventsStreamQueuedStartedStepsPreviewsAndFinished) {
   EXPECT_EQ(types.front(), "state");
   EXPECT_EQ(types.back(), "finished");
   int steps = 0, previews = 0;
+  std::vector<int> frames;  // streaming output: each decoded frame, in order, after the steps
   for (auto& [type, d] : events) {
+    if (type == "frame") {
+      EXPECT_EQ(steps, 3) << "a frame before the last step";
+      frames.push_back(d.at("index").get<int>());
+      EXPECT_EQ(d.at("total"), job.at("params").at("frames"));
+      const std::string url = d.at("image");
+      ASSERT_EQ(url.rfind("data:image/jpeg;base64,", 0), 0u);
+      auto jpg = server::base64_decode(url.substr(23));
+      ASSERT_TRUE(jpg);
+      EXPECT_EQ(jpg->substr(0, 2), "\xFF\xD8");
+    }
     if (type == "step") {
       ++steps;
       EXPECT_EQ(d.at("total"), 3);
@@ -163,6 +175,9 @@ TEST_F(ServerApi, EventsStreamQueuedStartedStepsPreviewsAndFinished) {
   }
   EXPECT_EQ(steps, 3) << stream.substr(0, 500);
   EXPECT_GE(previews, 1);
+  std::vector<int> expected(job.at("params").at("frames").get<int>());
+  std::iota(expected.begin(), expected.end(), 0);
+  EXPECT_EQ(frames, expected);
   // A finished job's stream is its state and the final event, at once.
   std::string again;
   client_->Get(("/api/jobs/" + std::to_string(id) + "/events").c_str(),
@@ -280,10 +295,10 @@ TEST_F(ServerApi, EstimateGrowsWithTheVideoAndChecksRanges) {
     }
   }
   EXPECT_TRUE(chosen_listed) << b.dump();
-  auto bad = post({{"frames", 99}});
+  auto bad = post({{"frames", 999}});
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
-  EXPECT_NE(bad->body.find("frames must be between 8 and 32"), std::string::npos) << bad->body;
+  EXPECT_NE(bad->body.find("frames must be between 8 and 128"), std::string::npos) << bad->body;
   bad = client_->Post("/api/estimate", "{nope", "application/json");
   EXPECT_EQ(bad->status, 400);
 }
@@ -313,8 +328,8 @@ struct BadParams {
 
 TEST_F(ServerApi, OutOfRangeParametersAreClear400s) {
   const std::vector<BadParams> cases = {
-      {{{"frames", 7}}, "frames must be between 8 and 32"},
-      {{{"frames", 33}}, "frames must be between 8 and 32"},
+      {{{"frames", 7}}, "frames must be between 8 and 128"},
+      {{{"frames", 129}}, "frames must be between 8 and 128"},
       {{{"frames", 8.5}}, "frames must be a whole number"},
       {{{"frames", "16"}}, "frames must be a number"},
       {{{"fps", 3}}, "fps must be between 4 and 24"},
@@ -331,6 +346,10 @@ TEST_F(ServerApi, OutOfRangeParametersAreClear400s) {
       {{{"prompt", 5}}, "prompt must be a string"},
       {{{"prompt", std::string(3000, 'a')}}, "prompt is too long"},
       {{{"colour", "red"}}, "unknown parameter 'colour'"},
+      {{{"window", 1}}, "window must be -1 (auto"},
+      {{{"window", 40}}, "window must be -1 (auto"},
+      {{{"window", 8}, {"window_stride", 9}}, "window_stride must be between 1 and the window"},
+      {{{"window_fuse", "gaussian"}}, "window_fuse must be pyramid or flat"},
   };
   for (const auto& c : cases) {
     nlohmann::json p = small_params();

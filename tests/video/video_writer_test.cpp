@@ -2,6 +2,8 @@
 // nothing is ever left under the final name when writing fails.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -9,12 +11,18 @@
 #include <stb/stb_image.h>
 
 #include "i2v/error.h"
+#include "i2v/video/video_reader.h"
 #include "i2v/video/video_writer.h"
 #include "support/test_support.h"
 
 namespace i2v::video {
 namespace {
 namespace fs = std::filesystem;
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
 
 at::Tensor moving_gradient(int frames, int h, int w) {
   at::Tensor y = at::arange(h).view({1, h, 1, 1}), x = at::arange(w).view({1, 1, w, 1});
@@ -91,6 +99,54 @@ TEST(VideoWriter, NeverOverwritesAndFailsCleanly) {
   for (const auto& e : fs::directory_iterator(tmp.path())) {
     EXPECT_EQ(e.path().string().find(".partial"), std::string::npos) << e.path();
   }
+}
+
+TEST(VideoStreamWriter, FramesAppendedInChunksMakeOneVideoThatAppearsAtFinish) {
+  test::TempDir tmp;
+  const at::Tensor frames = moving_gradient(7, 32, 48);
+  for (const char* name : {"s.mp4", "s.webm", "s.gif", "frames"}) {
+    VideoWriteOptions o;
+    o.fps = 12;
+    VideoStreamWriter writer(tmp / name, o);
+    writer.append(frames.slice(0, 0, 3));
+    writer.append(frames.slice(0, 3, 4));
+    EXPECT_FALSE(fs::exists(tmp / name)) << name << " exists before it is complete";
+    writer.append(frames.slice(0, 4, 7));
+    EXPECT_EQ(writer.frames_written(), 7);
+    EXPECT_THROW(writer.append(moving_gradient(1, 16, 48)), ShapeError);
+    writer.finish();
+    ASSERT_TRUE(fs::exists(tmp / name)) << name;
+    if (std::string(name) == "frames") {
+      EXPECT_TRUE(fs::exists(tmp / name / "frame_00006.png"));
+      EXPECT_FALSE(fs::exists(tmp / name / "frame_00007.png"));
+    } else {
+      EXPECT_EQ(read_video_frames(tmp / name).size(0), 7) << name;
+    }
+  }
+  // Identical frames to write_video's (one call) for the lossless PNG folder.
+  write_video(frames, tmp / "whole");
+  for (int i = 0; i < 7; ++i) {
+    char f[32];
+    std::snprintf(f, sizeof f, "frame_%05d.png", i);
+    EXPECT_EQ(file_bytes(tmp / "whole" / f), file_bytes(tmp / "frames" / f)) << f;
+  }
+}
+
+TEST(VideoStreamWriter, AWriterNeverFinishedLeavesNothing) {
+  test::TempDir tmp;
+  {
+    VideoStreamWriter writer(tmp / "cut.mp4");
+    writer.append(moving_gradient(3, 16, 16));
+  }  // an error or a cancel between frames: the writer goes away unfinished
+  {
+    VideoStreamWriter writer(tmp / "cutframes");
+    writer.append(moving_gradient(2, 16, 16));
+  }
+  {
+    VideoStreamWriter empty(tmp / "empty.mp4");
+    EXPECT_THROW(empty.finish(), IoError);
+  }
+  for (const auto& e : fs::directory_iterator(tmp.path())) ADD_FAILURE() << "left " << e.path();
 }
 
 TEST(VideoWriter, DiskFullLeavesNothingUnderTheFinalName) {

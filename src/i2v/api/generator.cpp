@@ -56,10 +56,28 @@ ResolvedModel resolve(const ModelOptions& o) {
   return m;
 }
 
-memory::Shapes shapes_of(const Request& r, const ResolvedModel& m) {
-  return memory::Shapes::of(r.width, r.height, r.frames, r.guidance,
-                            static_cast<int64_t>(c10::elementSize(m.dtype)), r.decode_chunk_size,
-                            m.device.is_cuda());
+// The request's frame windows: auto = the model's clip length when the video is longer.
+pipeline::FrameWindows frame_windows(const Request& r) {
+  constexpr int kModelClipFrames = 16;  // I2VGen-XL was trained on 16-frame clips
+  if (r.window < -1) throw ConfigError("window must be -1 (auto), 0 (off) or a frame count");
+  pipeline::FrameWindows w;
+  w.length = r.window == -1 ? kModelClipFrames : r.window;
+  w.stride = r.window_stride;
+  w.fuse = pipeline::parse_window_fuse(r.window_fuse);
+  w.shuffle_noise = r.shuffle_noise;
+  pipeline::validate_windows(w);
+  return w;
+}
+
+// stream_frames: the caller takes the frames as they are decoded and keeps none in the result.
+memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_frames = false) {
+  memory::Shapes s = memory::Shapes::of(r.width, r.height, r.frames, r.guidance,
+                                        static_cast<int64_t>(c10::elementSize(m.dtype)),
+                                        r.decode_chunk_size, m.device.is_cuda());
+  const pipeline::FrameWindows w = frame_windows(r);
+  if (w.approximate(r.frames)) s.unet_frames = w.length;
+  s.stream_frames = stream_frames;
+  return s;
 }
 
 // Of the predicted peak: the weights resident while the UNet runs.
@@ -68,9 +86,11 @@ int64_t resident_weights(const memory::ModelFacts& f, const memory::ExecPlan& pl
                                                            : f.unet_bytes + f.vae_bytes;
 }
 
-api::PlanDecision decide(const Request& r, const ResolvedModel& m, const ModelOptions& o) {
+api::PlanDecision decide(const Request& r, const ResolvedModel& m, const ModelOptions& o,
+                         bool stream_frames = false) {
   check_limits(r, Limits{});
-  return api::decide_plan(m.facts, shapes_of(r, m), r.plan, r.overrides, o.memory_budget_bytes);
+  return api::decide_plan(m.facts, shapes_of(r, m, stream_frames), r.plan, r.overrides,
+                          o.memory_budget_bytes);
 }
 
 // The model as a request runs it: a merged LoRA (modes auto and merged) holds one more copy of
@@ -105,6 +125,7 @@ pipeline::GenerationRequest to_pipeline_request(const Request& request) {
   r.num_inference_steps = request.steps;
   r.guidance_scale = request.guidance;
   r.decode_chunk_size = request.decode_chunk_size;
+  r.windows = frame_windows(request);
   return r;
 }
 
@@ -274,7 +295,8 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   const ResolvedModel model =
       with_loras(g.model, loras.get(), request.lora_mode, g.pipe->lora_targets());
   // The plan, before anything runs: nothing fitting is an error that names what would fit.
-  const api::PlanDecision decision = decide(request, model, g.options);
+  const api::PlanDecision decision =
+      decide(request, model, g.options, callbacks.on_frames && !callbacks.keep_frames);
   if (!decision.choice.fits) {
     throw OutOfMemoryError("not enough memory for these settings: " + decision.choice.message);
   }
@@ -287,6 +309,14 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
         "[Memory] tiled VAE ({} px tiles): approximate, the frames differ from an "
         "untiled decode",
         plan.vae_tile);
+  }
+  const pipeline::FrameWindows windows = frame_windows(request);
+  if (windows.approximate(request.frames)) {
+    spdlog::info(
+        "{} frames in windows of {} (stride {}, {} fusion{}): approximate, each window's "
+        "temporal layers see its frames only",
+        request.frames, windows.length, windows.stride, pipeline::window_fuse_name(windows.fuse),
+        windows.shuffle_noise ? ", shuffled noise" : "");
   }
   const bool weights_8bit = !g.model.facts.weights_8bit.empty();
   if (weights_8bit) {
@@ -356,6 +386,12 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
       callbacks.on_preview(s.step, api::to_image(pipeline::latent_preview_rgb(src)));
     }
   };
+  hooks.keep_frames = callbacks.keep_frames;
+  if (callbacks.on_frames) {
+    hooks.on_frames = [&](int64_t first, const at::Tensor& frames) {
+      callbacks.on_frames(static_cast<int>(first), api::to_video(frames));
+    };
+  }
   std::vector<std::pair<std::string, at::Tensor>> dumped;
   if (!request.dump_file.empty()) {
     hooks.dump = [&dumped](const std::string& name, const at::Tensor& t) {
@@ -375,7 +411,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   if (!request.dump_file.empty()) io::save_safetensors(request.dump_file, dumped);
 
   Result result;
-  result.video = api::to_video(out.frames);
+  if (out.frames.defined()) result.video = api::to_video(out.frames);
   result.seed = seed;
   result.fps = request.fps;
   result.plan = plan.name;
@@ -393,6 +429,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   record.seconds = since(t_start);
   record.memory_log = request.memory_log_file;
   record.loras = r.loras.get();
+  record.windows = r.windows;
   result.metadata_json = api::metadata_json(record).dump(2);
   return result;
 }

@@ -23,6 +23,19 @@ nlohmann::json loras_json(const RunRecord& run) {
   return list;
 }
 
+// The frame windows of a long video (null when the UNet saw every frame at once).
+nlohmann::json windows_json(const RunRecord& run) {
+  const pipeline::FrameWindows& w = run.windows;
+  if (!w.approximate(run.request->frames)) return nullptr;
+  return {{"length", w.length},
+          {"stride", w.stride},
+          {"fuse", pipeline::window_fuse_name(w.fuse)},
+          {"shuffle_noise", w.shuffle_noise},
+          {"count", pipeline::window_ranges(run.request->frames, w.length, w.stride).size()},
+          {"exact", false},
+          {"mode", "approximate (windows)"}};
+}
+
 }  // namespace
 
 nlohmann::json metadata_json(const RunRecord& run) {
@@ -45,12 +58,17 @@ nlohmann::json metadata_json(const RunRecord& run) {
             {"seed", run.seed},
             {"decode_chunk_size", r.decode_chunk_size},
             {"plan", r.plan},
+            {"window", r.window},
+            {"window_stride", r.window_stride},
+            {"window_fuse", r.window_fuse},
+            {"shuffle_noise", r.shuffle_noise},
             {"lora_mode", r.lora_mode},
             {"noise_file", r.noise_file}}},
           {"model", run.model},
           {"precision", run.model.value("precision", "")},
           {"device", run.model.value("device", "")},
           {"exact", res.exact},
+          {"windows", windows_json(run)},
           {"weights_8bit", run.model.value("weights_8bit", nlohmann::json::object())},
           {"loras", loras_json(run)},
           {"lora_modes", res.lora_modes},

@@ -24,6 +24,7 @@ struct RunRecord {
   double seconds = 0;  // the whole generate call
   std::string memory_log;
   const lora::AdapterSet* loras = nullptr;  // null: none
+  pipeline::FrameWindows windows;           // as the pipeline ran them
 };
 
 nlohmann::json metadata_json(const RunRecord& run);

@@ -83,7 +83,8 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   const int64_t eb = s.element_bytes;
   const int64_t h0 = s.height / m.vae_scale, w0 = s.width / m.vae_scale;
   const int64_t batch = s.cfg && !plan.sequential_cfg ? 2 : 1;
-  const int64_t n = batch * s.frames;  // rows of per-frame layers
+  const int64_t unet_frames = s.unet_frames > 0 ? std::min(s.unet_frames, s.frames) : s.frames;
+  const int64_t n = batch * unet_frames;  // rows of per-frame layers
   const int64_t levels = static_cast<int64_t>(m.unet_channels.size());
 
   // Skips kept for the up path (compute dtype), computed exactly.
@@ -114,6 +115,8 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   const double level0 = static_cast<double>(n * h0 * w0 * m.unet_channels.front());
   const int64_t transient = static_cast<int64_t>(level0 * (k_compute * eb + k_f32 * 4));
   e.unet_activations = skips + transient + 6 * kMiB;
+  // Frame windows: the whole video's latents, the fused prediction and its sums (float32).
+  if (unet_frames < s.frames) e.unet_activations += 6 * s.frames * m.unet_in_channels * h0 * w0 * 4;
 
   const std::map<std::string, int64_t> weights =
       s.gpu ? gpu_weights(m, plan) : host_weights(m, plan);
@@ -130,13 +133,13 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   e.stage["unet"] = weights.at("unet") + e.unet_activations;
   const int64_t chunk = s.decode_chunk;
   const int64_t frames_at_once = std::min<int64_t>(std::max<int64_t>(1, chunk), s.frames);
-  // Decoder: the last up level (channels[0] at full resolution) with GroupNorm in float32, the
-  // decoded video (float32) accumulating: twice on the host (chunks, then joined), once on a GPU
-  // (it goes to the host).
-  const int64_t video_copies = s.gpu ? 1 : 2;
+  // Decoder: the last up level (channels[0] at full resolution) with GroupNorm in float32; each
+  // chunk's decoded frames in float32 (and their post-processing) while it becomes uint8; the
+  // uint8 frames accumulating (twice: chunks, then joined) unless they are streamed out.
+  const int64_t kept = s.stream_frames ? 0 : 2;
   e.stage["vae_decode"] = weights.at("vae_decode") +
                           frames_at_once * work_pix * m.vae_channels.front() * (3 * eb + 8) +
-                          s.frames * pix * 3 * 4 * video_copies;
+                          frames_at_once * pix * 3 * 4 * 3 + s.frames * pix * 3 * kept;
   int64_t top = 0;
   for (const auto& [name, bytes] : e.stage) top = std::max(top, bytes);
   e.peak = (s.gpu ? gpu_workspace_bytes() : runtime_baseline_bytes()) + top;

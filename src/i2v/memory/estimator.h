@@ -50,6 +50,10 @@ struct Shapes {
   bool cfg = true;
   int64_t element_bytes = 2;  // compute dtype (bf16 2, fp32 4)
   int64_t decode_chunk = 1;   // frames per VAE decode call (the request's decode_chunk_size)
+  // Frames the UNet sees at once: a frame window's length for long videos; 0 = all of them.
+  int64_t unet_frames = 0;
+  // The decoded frames go out as they are decoded (streaming output) instead of being kept.
+  bool stream_frames = false;
   // Predict the GPU's memory (tensors on the device under the plan's residency) instead of the
   // host process's RSS. Same activation model; not yet checked against a GPU.
   bool gpu = false;

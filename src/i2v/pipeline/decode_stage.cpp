@@ -22,6 +22,13 @@ std::string describe(int64_t chunk, const vae::VaeTiling& tiling) {
   return s;
 }
 
+// Decoded video (1, 3, n, H, W) in [-1, 1] -> frames (n, H, W, 3) uint8, as the reference's
+// post-processing: x / 2 + 0.5, clamped, times 255, rounded.
+at::Tensor to_uint8_frames(const at::Tensor& video) {
+  const at::Tensor frames = (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1});
+  return (frames * 255).round().to(at::kByte)[0].contiguous();
+}
+
 }  // namespace
 
 at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
@@ -47,7 +54,9 @@ at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
     return false;
   };
 
-  std::vector<at::Tensor> parts;
+  // The golden dumps want the whole float video; otherwise only uint8 frames are kept (or none).
+  const bool dumping = static_cast<bool>(run.hooks.dump);
+  std::vector<at::Tensor> decoded, kept;
   for (int64_t done = 0; done < frames;) {
     const int64_t n = std::min(chunk, frames - done);
     try {
@@ -56,7 +65,13 @@ at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
       memory::ExecPlan rung = plan;
       rung.vae_tile = tiling.tile_sample_size;
       rung.vae_tile_overlap = tiling.overlap;
-      parts.push_back(decode_latents(latents.slice(2, done, done + n), static_cast<int>(n), rung));
+      const at::Tensor video =
+          decode_latents(latents.slice(2, done, done + n), static_cast<int>(n), rung);
+      // Post-processing, per element: the same values as on the whole video.
+      const at::Tensor u8 = to_uint8_frames(video);
+      if (dumping) decoded.push_back(video);
+      if (run.hooks.keep_frames || dumping) kept.push_back(u8);
+      if (run.hooks.on_frames) run.hooks.on_frames(done, u8);
       done += n;
     } catch (const std::exception& e) {
       const std::string from = describe(chunk, tiling);
@@ -64,7 +79,7 @@ at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
       run.ladder.record(
           {"vae_decode", static_cast<int>(done + 1), from, describe(chunk, tiling), e.what()});
       if (tiling.enabled() && !plan.vae_tile) {
-        run.approximate_fallback = true;
+        run.approximate = true;
         spdlog::warn(
             "[Memory] VAE decode falls back to {} px tiles: APPROXIMATE, the frames differ "
             "slightly from an untiled decode",
@@ -73,7 +88,14 @@ at::Tensor I2VGenXLPipeline::decode(const GenerationRequest& r, Run& run,
       memory::trim_heap();
     }
   }
-  return at::cat(parts, 2);
+  if (dumping) {
+    const at::Tensor video = at::cat(decoded, 2);
+    run.dump("decoded_video", video);
+    run.dump("frames_float", (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1}));
+    run.dump("frames_uint8", at::cat(kept).unsqueeze(0));
+  }
+  if (!run.hooks.keep_frames) return {};
+  return at::cat(kept).contiguous();
 }
 
 }  // namespace i2v::pipeline

@@ -8,6 +8,7 @@
 
 #include "i2v/models/unet/i2vgen_xl_unet.h"
 #include "i2v/nn/chunking.h"
+#include "i2v/pipeline/frame_windows.h"
 #include "i2v/pipeline/pipeline_run.h"
 #include "i2v/schedulers/ddim_scheduler.h"
 
@@ -52,25 +53,35 @@ at::Tensor I2VGenXLPipeline::denoise(const GenerationRequest& r, Run& run, const
   const at::Tensor lat_c = image_latents.to(dt);
   const at::TensorOptions longs = at::TensorOptions().dtype(at::kLong).device(dev);
 
-  // One guided prediction under `plan`: a batch-2 pass, or two batch-1 passes.
-  auto predict = [&](const at::Tensor& x, int64_t t, const memory::ExecPlan& plan) {
+  // One guided prediction under `plan` of the frames in `x` (all, or one window): a batch-2 pass,
+  // or two batch-1 passes. `lat` is the image latents of the same frames, `context` the video's
+  // frame-0 latents (undefined: frame 0 of `lat`).
+  auto predict = [&](const at::Tensor& x, const at::Tensor& lat, const at::Tensor& context,
+                     int64_t t, const memory::ExecPlan& plan) {
     const at::Tensor ts = at::scalar_tensor(t, longs);
     const at::Tensor fps1 = at::full({1}, r.target_fps, longs);
+    auto unet_in = [&](const at::Tensor& sample, const at::Tensor& lats, const at::Tensor& fps,
+                       const at::Tensor& image, const at::Tensor& text) {
+      unet::UNetInputs in{sample, ts, fps, lats, image, text};
+      if (context.defined())
+        in.context_image_latents = context.expand({sample.size(0), -1, -1, -1});
+      return in;
+    };
     Prediction p;
     if (!run.cfg) {
-      p.guided = run_unet({x.to(dt), ts, fps1, lat_c, image_c, text_c}, plan).to(at::kFloat);
+      p.guided = run_unet(unet_in(x.to(dt), lat, fps1, image_c, text_c), plan).to(at::kFloat);
       return p;
     }
     if (plan.sequential_cfg) {
       const at::Tensor xd = x.to(dt);
       p.uncond =
-          run_unet({xd, ts, fps1, lat_c, image_c.slice(0, 0, 1), text_c.slice(0, 0, 1)}, plan)
+          run_unet(unet_in(xd, lat, fps1, image_c.slice(0, 0, 1), text_c.slice(0, 0, 1)), plan)
               .to(at::kFloat);
-      p.cond = run_unet({xd, ts, fps1, lat_c, image_c.slice(0, 1, 2), text_c.slice(0, 1, 2)}, plan)
+      p.cond = run_unet(unet_in(xd, lat, fps1, image_c.slice(0, 1, 2), text_c.slice(0, 1, 2)), plan)
                    .to(at::kFloat);
     } else {
-      at::Tensor both = run_unet({at::cat({x, x}).to(dt), ts, at::full({2}, r.target_fps, longs),
-                                  at::cat({lat_c, lat_c}), image_c, text_c},
+      at::Tensor both = run_unet(unet_in(at::cat({x, x}).to(dt), at::cat({lat, lat}),
+                                         at::full({2}, r.target_fps, longs), image_c, text_c),
                                  plan)
                             .to(at::kFloat);
       auto halves = both.chunk(2);
@@ -80,6 +91,8 @@ at::Tensor I2VGenXLPipeline::denoise(const GenerationRequest& r, Run& run, const
     p.guided = p.uncond + r.guidance_scale * (p.cond - p.uncond);
     return p;
   };
+  const bool windowed = r.windows.applies(f);
+  const at::Tensor context = windowed ? lat_c.select(2, 0) : at::Tensor();
 
   std::optional<ModelResidency::Lease> unet = residency_.lease(Model::UNet, run.ladder.plan());
   auto restage = [&](const memory::ExecPlan&, const memory::ExecPlan& to) {
@@ -92,10 +105,32 @@ at::Tensor I2VGenXLPipeline::denoise(const GenerationRequest& r, Run& run, const
     const auto t0 = std::chrono::steady_clock::now();
     const std::string p = "step" + std::to_string(i) + ".";
     run.dump(p + "latents", latents);
-    const Prediction pred = run.guarded(
-        "unet", i + 1,
-        [&](const memory::ExecPlan& plan) { return predict(latents, steps[i], plan); }, restage);
-    if (run.cfg) {
+    Prediction pred;
+    if (!windowed) {
+      pred = run.guarded(
+          "unet", i + 1,
+          [&](const memory::ExecPlan& plan) {
+            return predict(latents, lat_c, context, steps[i], plan);
+          },
+          restage);
+    } else {
+      // Each window is one guarded piece of work: a failing window is redone alone.
+      WindowFusion fusion(r.windows, latents);
+      for (size_t k = 0; k < fusion.ranges().size(); ++k) {
+        const int64_t start = fusion.ranges()[k].first, end = fusion.ranges()[k].second;
+        fusion.add(k, run.guarded(
+                          "unet", i + 1,
+                          [&](const memory::ExecPlan& plan) {
+                            // A window from frame 0 has the image latents itself.
+                            return predict(latents.slice(2, start, end), lat_c.slice(2, start, end),
+                                           start > 0 ? context : at::Tensor(), steps[i], plan)
+                                .guided;
+                          },
+                          restage));
+      }
+      pred.guided = fusion.result();
+    }
+    if (run.cfg && !windowed) {
       run.dump(p + "noise_pred_uncond", pred.uncond);
       run.dump(p + "noise_pred_text", pred.cond);
     }

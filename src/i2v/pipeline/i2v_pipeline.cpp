@@ -1,5 +1,7 @@
 #include "i2v/pipeline/i2v_pipeline.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 
 #include <spdlog/spdlog.h>
@@ -13,6 +15,7 @@
 #include "i2v/models/vae/decode_frames.h"
 #include "i2v/models/vae/tiled_vae.h"
 #include "i2v/models/vae/vae_loading.h"
+#include "i2v/pipeline/frame_windows.h"
 #include "i2v/pipeline/pipeline_run.h"
 #include "i2v/schedulers/ddim_scheduler.h"
 #include "i2v/text/clip_tokenizer.h"
@@ -163,6 +166,7 @@ void I2VGenXLPipeline::validate(const GenerationRequest& r) const {
                       std::to_string(r.width) + "x" + std::to_string(r.height) + ")");
   }
   if (r.decode_chunk_size < 1) throw ConfigError("decode chunk size must be at least 1");
+  validate_windows(r.windows);
   std::vector<const memory::ExecPlan*> plans{&r.plan};
   for (const auto& p : r.fallback) plans.push_back(&p);
   for (const memory::ExecPlan* plan : plans) {
@@ -320,17 +324,12 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
     return denoise(r, run, text, image_embeddings, latents_cond, noise);
   });
   run.dump("final_latents", latents);
-  // 6. Decode the latents in frame chunks (on out-of-memory: smaller chunks, then tiles).
-  const at::Tensor video =
+  // 6. Decode the latents in frame chunks (on out-of-memory: smaller chunks, then tiles) and
+  // 7. post-process each chunk to uint8 frames (F, H, W, 3), streamed to the hooks.
+  run.result.frames =
       run.stage("vae_decode", "vae_decode", [&] { return decode(r, run, latents); });
-  // 7. Post-process to uint8 frames (F, H, W, 3).
-  run.dump("decoded_video", video);
-  at::Tensor frames = (video / 2 + 0.5).clamp(0, 1).permute({0, 2, 3, 4, 1});  // (B,F,H,W,3)
-  run.dump("frames_float", frames);
-  at::Tensor u8 = (frames * 255).round().to(at::kByte);
-  run.dump("frames_uint8", u8);
-  run.result.frames = u8[0].contiguous();
   run.result.lora_modes = residency_.adapter_modes();
+  if (r.windows.approximate(r.num_frames)) run.approximate = true;  // several windows
   return run.finish();
 }
 
@@ -366,7 +365,11 @@ at::Tensor I2VGenXLPipeline::draw_initial_noise(const GenerationRequest& r, Run&
     throw ShapeError("initial_noise must be (1, " + std::to_string(c) + ", " + std::to_string(f) +
                      ", " + std::to_string(h) + ", " + std::to_string(w) + ")");
   }
-  run.dump("initial_noise", noise);
+  if (r.windows.shuffle_noise && r.windows.approximate(f)) {
+    noise = shuffle_context_noise(noise, r.windows.length, r.windows.stride,
+                                  at::detail::getDefaultCPUGenerator());
+  }
+  run.dump("initial_noise", noise);  // as the denoising loop starts from it (shuffled or not)
   return noise;
 }
 

@@ -108,6 +108,8 @@ class I2VGenXLPipeline {
   at::Tensor denoise(const GenerationRequest& r, Run& run, const at::Tensor& text,
                      const at::Tensor& image_embeddings, const at::Tensor& image_latents,
                      const at::Tensor& noise);
+  // The final uint8 frames (F, H, W, 3), each chunk post-processed and given to the hooks'
+  // on_frames as soon as it is decoded; undefined when the hooks keep no frames.
   at::Tensor decode(const GenerationRequest& r, Run& run, const at::Tensor& latents);
   at::Tensor run_unet(const unet::UNetInputs& in, const memory::ExecPlan& plan);
 

@@ -22,7 +22,7 @@ struct I2VGenXLPipeline::Run {
   memory::MemoryLog& log;
   memory::FallbackLadder ladder;
   const bool cfg;
-  bool approximate_fallback = false;  // a fallback moved to an approximate mode (tiled decode)
+  bool approximate = false;  // an approximate mode ran (tiled decode fallback, frame windows)
   GenerationResult result;
 
   void dump(const std::string& name, const at::Tensor& t) const {
@@ -62,7 +62,7 @@ struct I2VGenXLPipeline::Run {
   GenerationResult finish() {
     result.final_plan = ladder.plan();
     result.downgrades = ladder.downgrades();
-    result.exact = ladder.plan().exact() && !approximate_fallback;
+    result.exact = ladder.plan().exact() && !approximate;
     result.stage_memory = log.stages_json();
     return std::move(result);
   }

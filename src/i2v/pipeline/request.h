@@ -18,6 +18,7 @@
 #include "i2v/memory/exec_plan.h"
 #include "i2v/memory/fallback_ladder.h"
 #include "i2v/memory/memory_log.h"
+#include "i2v/pipeline/frame_windows.h"
 
 namespace i2v::pipeline {
 
@@ -33,6 +34,9 @@ struct GenerationRequest {
   int64_t seed = 0;
   // Frames per VAE decode call; on out-of-memory the decode moves to 1, then to tiles.
   int decode_chunk_size = 1;
+  // Sliding frame windows for videos longer than the model's clips (APPROXIMATE, frame_windows.h);
+  // length 0 = the UNet sees every frame.
+  FrameWindows windows;
   // How to run (exact chunking, CFG order, weight residency) and the cheaper plans to move to,
   // in order, when an allocation fails (the fallback ladder: only the failing piece is redone).
   memory::ExecPlan plan;
@@ -66,10 +70,15 @@ struct GenerationHooks {
   // frame of the chunk, 1-based) — with the plan in use: tests inject an allocation failure here by
   // throwing memory::BudgetExceededError.
   std::function<void(const std::string& stage, int step, const memory::ExecPlan&)> before_attempt;
+  // Streaming output: the final frames (n, H, W, 3) uint8 as soon as each decode chunk is done,
+  // in order, with the index of the first. With keep_frames false the result holds no frames
+  // (a long video is never held whole; only on_frames sees them).
+  std::function<void(int64_t first, const at::Tensor& frames)> on_frames;
+  bool keep_frames = true;
 };
 
 struct GenerationResult {
-  at::Tensor frames;  // (F, H, W, 3) uint8
+  at::Tensor frames;  // (F, H, W, 3) uint8; undefined when the hooks did not keep them
   std::map<std::string, double> stage_seconds;
   memory::ExecPlan final_plan;                // the plan the last step ran with
   std::vector<memory::Downgrade> downgrades;  // every move down the ladder, in order

@@ -47,7 +47,10 @@ nlohmann::json to_json(const JobParams& p) {
           {"steps", p.steps},
           {"guidance", p.guidance},
           {"seed", p.seed},
-          {"loras", loras_json(p.loras)}};
+          {"loras", loras_json(p.loras)},
+          {"window", p.window},
+          {"window_stride", p.window_stride},
+          {"window_fuse", p.window_fuse}};
 }
 
 nlohmann::json to_json(const Job& j) {

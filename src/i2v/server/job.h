@@ -31,6 +31,9 @@ struct JobParams {
   double guidance = 9.0;
   int64_t seed = 0;
   std::vector<JobLora> loras;
+  // Frame windows for long videos (i2v::Request's window, window_stride, window_fuse).
+  int window = -1, window_stride = 4;
+  std::string window_fuse = "pyramid";
 };
 
 nlohmann::json to_json(const JobParams& p);

@@ -80,13 +80,13 @@ std::vector<JobLora> parse_loras(const nlohmann::json& j, const ParamLimits& l) 
 JobParams parse_job_params(const nlohmann::json& j, const ParamLimits& l) {
   if (!j.is_object()) bad("parameters must be a JSON object");
   static const std::set<std::string> known = {
-      "prompt", "negative_prompt", "resolution", "width", "height", "frames",
-      "fps",    "steps",           "guidance",   "seed",  "loras"};
+      "prompt", "negative_prompt", "resolution", "width", "height", "frames",        "fps",
+      "steps",  "guidance",        "seed",       "loras", "window", "window_stride", "window_fuse"};
   for (const auto& kv : j.items()) {
     if (!known.count(kv.key())) {
       bad("unknown parameter '" + kv.key() +
           "' (known: prompt, negative_prompt, resolution, width, height, frames, fps, steps, "
-          "guidance, seed, loras)");
+          "guidance, seed, loras, window, window_stride, window_fuse)");
     }
   }
   JobParams p;
@@ -148,6 +148,20 @@ JobParams parse_job_params(const nlohmann::json& j, const ParamLimits& l) {
   }
   p.seed = resolve_seed(p.seed);
   p.loras = parse_loras(j, l);
+  const double window = get_whole(j, "window").value_or(p.window);
+  const double stride = get_whole(j, "window_stride").value_or(p.window_stride);
+  if (window != -1 && window != 0 && (window < 2 || window > 32))
+    bad("window must be -1 (auto: 16 beyond 16 frames), 0 (off) or 2 to 32 frames (got " +
+        std::to_string(static_cast<int64_t>(window)) + ")");
+  if (stride < 1 || stride > std::max(2.0, window > 0 ? window : 16.0))
+    bad("window_stride must be between 1 and the window length (got " +
+        std::to_string(static_cast<int64_t>(stride)) + ")");
+  p.window = static_cast<int>(window);
+  p.window_stride = static_cast<int>(stride);
+  p.window_fuse = get_string(j, "window_fuse", 16);
+  if (p.window_fuse.empty()) p.window_fuse = "pyramid";
+  if (p.window_fuse != "pyramid" && p.window_fuse != "flat")
+    bad("window_fuse must be pyramid or flat (got \"" + p.window_fuse + "\")");
   return p;
 }
 
@@ -163,6 +177,9 @@ Request to_request(const JobParams& p, const std::filesystem::path& lora_dir) {
   r.steps = p.steps;
   r.guidance = p.guidance;
   r.seed = p.seed;
+  r.window = p.window;
+  r.window_stride = p.window_stride;
+  r.window_fuse = p.window_fuse;
   return r;
 }
 
@@ -188,6 +205,13 @@ nlohmann::json to_json(const ParamLimits& l) {
           {"guidance", {{"min", l.min_guidance}, {"max", l.max_guidance}, {"default", 9.0}}},
           {"side", {{"min", l.min_side}, {"max", l.max_side}, {"multiple_of", 8}}},
           {"seed", {{"min", -1}, {"max", 4294967295LL}, {"default", -1}}},
+          {"window",
+           {{"min", 2},
+            {"max", 32},
+            {"default", -1},
+            {"auto_length", 16},
+            {"fuse", {"pyramid", "flat"}},
+            {"stride_default", 4}}},
           {"max_prompt_chars", l.max_prompt_bytes},
           {"loras",
            {{"max", l.max_loras},

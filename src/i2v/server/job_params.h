@@ -15,7 +15,7 @@ namespace i2v::server {
 // The ranges the web page and API offer (narrower than the library's).
 struct ParamLimits : Limits {
   ParamLimits() {
-    min_frames = 8, max_frames = 32;
+    min_frames = 8, max_frames = 128;  // beyond 16: frame windows
     min_fps = 4, max_fps = 24;
     min_steps = 1, max_steps = 150;
     min_guidance = 1.0, max_guidance = 20.0;

@@ -146,13 +146,41 @@ void JobRunner::run_job(const Job& job) {
       }
     };
 
+    // Streaming output: each decoded frame goes into the video file and, as a JPEG, to the page
+    // (a "frame" event), so the user sees the video grow; the file appears when complete.
+    fs::create_directories(options_.outputs_dir);
+    const OutputNames names = new_output_names(options_.outputs_dir);
+    VideoFileWriter writer(names.video.string(), p.fps);
+    std::string thumb;
+    double first_frame_seconds = -1;
+    callbacks.keep_frames = false;
+    callbacks.on_frames = [&](int first, const Video& frames) {
+      writer.append(frames);
+      if (first == 0) {
+        first_frame_seconds = since(t_start);
+        thumb = encode_jpeg(shrink_to(api::image_tensor(frames.frame(0)), 256), 85);
+      }
+      for (int i = 0; i < frames.frames; ++i) {
+        try {
+          const std::string jpg =
+              encode_jpeg(shrink_to(api::image_tensor(frames.frame(i)), 256), 80);
+          events_.publish(id, "frame",
+                          {{"job", id},
+                           {"index", first + i},
+                           {"total", p.frames},
+                           {"elapsed_seconds", since(t_start)},
+                           {"image", "data:image/jpeg;base64," + base64_encode(jpg)}});
+        } catch (const std::exception& e) {
+          spdlog::warn("job {}: frame event failed: {}", id, e.what());
+        }
+      }
+    };
+
     // The library plans (the fastest plan that fits, the cheaper ones as its fallback ladder)
     // and refuses settings nothing fits with OutOfMemoryError naming what would.
     Result out = generator_.generate(r, callbacks);
     if (cancel_id_ == id) throw CancelledError();
 
-    fs::create_directories(options_.outputs_dir);
-    const OutputNames names = new_output_names(options_.outputs_dir);
     nlohmann::json meta = nlohmann::json::parse(out.metadata_json);
     meta["job"] = id;
     meta["image"] = job.image_name;
@@ -160,16 +188,15 @@ void JobRunner::run_job(const Job& job) {
     meta["attempts"] = job.attempts + 1;
     out.metadata_json = meta.dump(2);
     const auto t_write = std::chrono::steady_clock::now();
-    save_video(out, names.video.string());
+    writer.finish(out);
     {
-      const std::string thumb =
-          encode_jpeg(shrink_to(api::image_tensor(out.video.frame(0)), 256), 85);
       std::ofstream f(names.thumbnail, std::ios::binary);
       f.write(thumb.data(), static_cast<std::streamsize>(thumb.size()));
       if (!f) throw IoError("cannot write the thumbnail " + names.thumbnail.string());
     }
     nlohmann::json stage_seconds = meta["stage_seconds"];
-    stage_seconds["write_video"] = since(t_write);
+    stage_seconds["write_video"] = since(t_write);  // the rest after the last frame
+    stage_seconds["first_frame"] = first_frame_seconds;
     const MemorySnapshot mem = memory_snapshot();
     result = {{"video", names.video.filename().string()},
               {"metadata", names.metadata.filename().string()},

@@ -73,6 +73,9 @@ JobParams params_from_json(const nlohmann::json& j) {
   p.steps = j.value("steps", 50);
   p.guidance = j.value("guidance", 9.0);
   p.seed = j.value("seed", int64_t{0});
+  p.window = j.value("window", -1);  // absent in jobs of older versions
+  p.window_stride = j.value("window_stride", 4);
+  p.window_fuse = j.value("window_fuse", "pyramid");
   if (j.contains("loras") && j["loras"].is_array())  // absent in jobs of older versions
     for (const auto& l : j["loras"])
       p.loras.push_back({l.value("name", ""), l.value("scale", 1.0)});

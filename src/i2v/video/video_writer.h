@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <memory>
 
 namespace i2v::video {
 
@@ -19,6 +20,34 @@ struct VideoWriteOptions {
   int fps = 8;
   int crf = 18;  // H.264 / VP9 quality (lower is better)
   bool overwrite = false;
+};
+
+// A video written as its frames arrive (streaming output: a long video is never held whole).
+// The encoder opens on the first append (its size sets the video's); everything goes to a
+// temporary name that finish() renames into place, and a writer destroyed without finish()
+// removes it. Errors as write_video's.
+class VideoStreamWriter {
+ public:
+  explicit VideoStreamWriter(const std::filesystem::path& out,
+                             const VideoWriteOptions& options = {});
+  ~VideoStreamWriter();
+  VideoStreamWriter(const VideoStreamWriter&) = delete;
+  VideoStreamWriter& operator=(const VideoStreamWriter&) = delete;
+
+  // frames: (n, H, W, 3) uint8, the same H and W every call.
+  void append(const at::Tensor& frames);
+  void finish();  // IoError when nothing was appended
+  int64_t frames_written() const { return written_; }
+  const std::filesystem::path& path() const { return out_; }
+
+ private:
+  struct Encoder;
+  std::filesystem::path out_, tmp_;
+  VideoWriteOptions options_;
+  VideoFormat format_;
+  std::unique_ptr<Encoder> encoder_;  // null for PNG folders and before the first append
+  int64_t written_ = 0, height_ = 0, width_ = 0;
+  bool finished_ = false;
 };
 
 // frames: (F, H, W, 3) uint8 RGB. ShapeError for other tensors, ConfigError for a bad fps,

@@ -87,6 +87,10 @@ void I2VGenXLUNetImpl::check_inputs(const UNetInputs& in) const {
   if (!in.image_latents.defined() || in.image_latents.sizes() != in.sample.sizes()) {
     fail("image_latents must have the sample's shape " + shape_str(in.sample));
   }
+  if (in.context_image_latents.defined() &&
+      in.context_image_latents.sizes() != in.image_latents.select(2, 0).sizes()) {
+    fail("context_image_latents must be (B, C, h, w) like one frame of image_latents");
+  }
   const int64_t b = in.sample.size(0);
   if (!in.encoder_hidden_states.defined() || in.encoder_hidden_states.dim() != 3 ||
       in.encoder_hidden_states.size(0) != b ||
@@ -128,7 +132,8 @@ at::Tensor I2VGenXLUNetImpl::time_embedding_of(const at::Tensor& timestep, const
 at::Tensor I2VGenXLUNetImpl::context_of(const UNetInputs& in, const UNetTrace& trace) {
   const int64_t num_frames = in.sample.size(2);
   // Image-latent tokens from the first frame: (B, X, 8, 8) -> (B, 64, X).
-  at::Tensor first = in.image_latents.select(2, 0);
+  at::Tensor first =
+      in.context_image_latents.defined() ? in.context_image_latents : in.image_latents.select(2, 0);
   at::Tensor latent_tokens = image_latents_context_embedding->forward(first);
   if (trace) trace("image_latents_context_embedding.out", latent_tokens);
   const int64_t b = latent_tokens.size(0), x = latent_tokens.size(1);

@@ -27,6 +27,9 @@ struct UNetInputs {
   at::Tensor image_latents;          // (B, in_channels, F, h, w)
   at::Tensor image_embeddings;       // (B, 1, cross_attention_dim)
   at::Tensor encoder_hidden_states;  // (B, L, cross_attention_dim)
+  // (B, in_channels, h, w): the latents the image context tokens come from; undefined = frame 0
+  // of image_latents. A frame window that does not start at frame 0 passes the video's frame 0.
+  at::Tensor context_image_latents;
 };
 
 // Called with (module path, output) after each top-level stage when set (tests, debugging).
