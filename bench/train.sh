@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # What LoRA training costs on the real architecture (random weights): `i2v train-lora` on one
 # synthetic 8-frame clip, bf16, rank 8 on to_q/to_k/to_v/to_out.0, with and without gradient
-# checkpointing. Prints s/step (median of the steps) and RSS: before the steps (weights
-# resident), peak during them, and the difference (what training holds above the weights).
+# checkpointing (every layer, or only the highest-resolution level's). Prints s/step (median of
+# the steps) and RSS: before the steps (weights resident), peak during them, and the difference
+# (what training holds above the weights).
 #
 #   bench/train.sh [MODEL]     (default /work/models/i2vgen-xl-bf16)
-# Environment: SIZE (256), FRAMES (8), STEPS (3), RANK (8), THREADS (2), I2V.
+# Environment: SIZE (256), FRAMES (8), STEPS (3), RANK (8), THREADS (2), I2V, MODES (off on
+# high-res: checkpointing off, every layer, the highest-resolution level's layers only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 I2V=${I2V:-build/bin/i2v}
@@ -34,9 +36,10 @@ open(os.path.dirname(d) + "/clip.txt", "w").write("a red square moving right")
 PY
 echo "| gradient checkpointing | s/step (median of $STEPS) | RSS before steps GiB | peak during steps GiB | above the weights GiB | process peak GiB |"
 echo "| --- | --- | --- | --- | --- | --- |"
-for ckpt in off on; do
+for ckpt in ${MODES:-off on high-res}; do
   flag=()
   [ "$ckpt" = on ] && flag=(--gradient-checkpointing)
+  [ "$ckpt" = high-res ] && flag=(--gradient-checkpointing --checkpoint-layers high-res)
   "$I2V" --threads "$THREADS" train-lora --model "$MODEL" --data "$OUT/data" \
     --out "$OUT/lora-$ckpt.safetensors" --steps "$STEPS" --rank "$RANK" --alpha "$RANK" \
     --frames "$FRAMES" --width "$SIZE" --height "$SIZE" --precision bf16 --save-every 0 \

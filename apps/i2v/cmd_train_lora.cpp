@@ -55,6 +55,10 @@ RegisterCommand reg(57, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_flag("--gradient-checkpointing", o->gradient_checkpointing,
                 "Recompute each UNet layer in the backward pass: less memory, one more forward "
                 "(exact: the same gradients)");
+  cmd->add_option("--checkpoint-layers", o->checkpoint_layers,
+                  "With --gradient-checkpointing: all layers, or high-res (only those at the full "
+                  "latent size: most of the memory saved, less recompute)")
+      ->capture_default_str();
   cmd->add_option("--precision", o->precision, "bf16 or fp32")->capture_default_str();
   cmd->add_option("--frames", o->frames, "Frames per clip")->capture_default_str();
   cmd->add_option("--width", o->width, "Training width")->capture_default_str();

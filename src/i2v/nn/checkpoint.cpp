@@ -9,6 +9,7 @@ namespace i2v::nn {
 namespace {
 
 thread_local std::vector<at::Tensor>* g_params = nullptr;
+thread_local int64_t g_min_positions = 0;
 
 struct LayerHolder : torch::CustomClassHolder {
   LayerFn fn;
@@ -81,9 +82,10 @@ class CheckpointFunction : public torch::autograd::Function<CheckpointFunction> 
 
 }  // namespace
 
-ScopedCheckpointing::ScopedCheckpointing(std::vector<at::Tensor> params) {
+ScopedCheckpointing::ScopedCheckpointing(std::vector<at::Tensor> params, int64_t min_positions) {
   if (g_params) throw ConfigError("gradient checkpointing scopes do not nest");
   g_params = new std::vector<at::Tensor>(std::move(params));
+  g_min_positions = min_positions;
 }
 
 ScopedCheckpointing::~ScopedCheckpointing() {
@@ -93,6 +95,10 @@ ScopedCheckpointing::~ScopedCheckpointing() {
 
 bool checkpointing_active() {
   return g_params && at::GradMode::is_enabled();
+}
+
+bool checkpointing_active_for(const at::Tensor& x) {
+  return checkpointing_active() && x.dim() >= 2 && x.size(-1) * x.size(-2) >= g_min_positions;
 }
 
 at::Tensor checkpointed(const LayerFn& fn, const std::vector<at::Tensor>& inputs) {

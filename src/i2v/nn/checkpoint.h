@@ -15,7 +15,10 @@ namespace i2v::nn {
 class ScopedCheckpointing {
  public:
   // `params`: the tensors being trained (their gradients flow through every checkpoint).
-  explicit ScopedCheckpointing(std::vector<at::Tensor> params);
+  // Only layers whose input has at least `min_positions` spatial positions (h * w) are
+  // checkpointed: 0 = every layer; the UNet's full latent size = its highest-resolution level
+  // only, which holds most of the activation memory for a fraction of the recompute.
+  explicit ScopedCheckpointing(std::vector<at::Tensor> params, int64_t min_positions = 0);
   ~ScopedCheckpointing();
   ScopedCheckpointing(const ScopedCheckpointing&) = delete;
   ScopedCheckpointing& operator=(const ScopedCheckpointing&) = delete;
@@ -23,6 +26,8 @@ class ScopedCheckpointing {
 
 // True inside a ScopedCheckpointing with grad mode on.
 bool checkpointing_active();
+// checkpointing_active() and the layer input `x` (.., h, w) is large enough to be checkpointed.
+bool checkpointing_active_for(const at::Tensor& x);
 
 using LayerFn = std::function<at::Tensor(const std::vector<at::Tensor>& inputs)>;
 

@@ -37,6 +37,9 @@ void check(const TrainLoraOptions& o) {
     if (v < 64 || v > 2048 || v % 8 != 0)
       throw ConfigError("--width and --height must be multiples of 8 in [64, 2048]");
   if (o.save_every < 0) throw ConfigError("--save-every must be >= 0");
+  if (o.checkpoint_layers != "all" && o.checkpoint_layers != "high-res")
+    throw ConfigError("--checkpoint-layers must be all or high-res (got '" + o.checkpoint_layers +
+                      "')");
   if (o.out.empty() || o.out.extension() != ".safetensors")
     throw ConfigError("--out must name a .safetensors file");
 }
@@ -90,6 +93,7 @@ nlohmann::json options_json(const TrainLoraOptions& o) {
           {"weight_decay", o.weight_decay},
           {"targets", o.targets},
           {"gradient_checkpointing", o.gradient_checkpointing},
+          {"checkpoint_layers", o.checkpoint_layers},
           {"precision", o.precision},
           {"frames", o.frames},
           {"width", o.width},
@@ -207,7 +211,7 @@ TrainLoraReport train_lora(const TrainLoraOptions& o,
       "train-lora: {} layers adapted (rank {}, {} parameters), {} clip(s), objective {}, "
       "{}, gradient checkpointing {}",
       report.modules, o.rank, report.parameters, examples.size(), objective.prediction_type(),
-      o.precision, o.gradient_checkpointing ? "on" : "off");
+      o.precision, o.gradient_checkpointing ? o.checkpoint_layers : "off");
 
   auto save = [&](int64_t steps_done) {
     const nlohmann::json info = {{"options", opts}, {"steps_done", steps_done}};
@@ -255,13 +259,16 @@ TrainLoraReport train_lora(const TrainLoraOptions& o,
     }
     const auto t0 = std::chrono::steady_clock::now();
     const TrainingExample& e = examples[static_cast<size_t>(step - 1) % examples.size()];
+    // high-res: only the layers at the latents' own size (the UNet's first level).
+    const int64_t checkpoint_min_positions =
+        o.checkpoint_layers == "high-res" ? e.latents.size(-1) * e.latents.size(-2) : 0;
     at::Generator g = step_generator(o.seed, step);
     const int64_t t =
         at::randint(objective.num_train_timesteps(), {1}, g, at::kLong).item<int64_t>();
     const at::Tensor noise = at::randn(e.latents.sizes(), g);
     const NoisedSample s = objective.noise(e.latents, noise, t);
-    const LossAndGradients lg =
-        lora.loss_and_gradients(e, s.noisy, t, s.target, o.gradient_checkpointing);
+    const LossAndGradients lg = lora.loss_and_gradients(
+        e, s.noisy, t, s.target, o.gradient_checkpointing, checkpoint_min_positions);
     optimizer.step(lg.gradients);
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     seconds.push_back(sec);

@@ -31,6 +31,9 @@ struct TrainLoraOptions {
   double weight_decay = 1e-2;
   std::vector<std::string> targets{"to_q", "to_k", "to_v", "to_out.0"};
   bool gradient_checkpointing = false;
+  // Which UNet layers are checkpointed: all, or high-res (those at the full latent size only:
+  // most of the memory saved for a fraction of the recompute).
+  std::string checkpoint_layers = "all";
   std::string precision = "bf16";  // bf16 | fp32
   int frames = 8, width = 256, height = 256;
   int target_fps = 16;

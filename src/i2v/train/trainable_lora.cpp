@@ -84,10 +84,11 @@ double TrainableLora::loss(const TrainingExample& e, const at::Tensor& noisy, in
 LossAndGradients TrainableLora::loss_and_gradients(const TrainingExample& e,
                                                    const at::Tensor& noisy, int64_t timestep,
                                                    const at::Tensor& target,
-                                                   bool gradient_checkpointing) {
+                                                   bool gradient_checkpointing,
+                                                   int64_t checkpoint_min_positions) {
   at::AutoGradMode grad(true);
   std::optional<nn::ScopedCheckpointing> checkpointing;
-  if (gradient_checkpointing) checkpointing.emplace(params_);
+  if (gradient_checkpointing) checkpointing.emplace(params_, checkpoint_min_positions);
   const at::Tensor prediction = unet_->forward(unet_inputs(e, noisy, timestep, dtype_));
   const at::Tensor loss = at::mse_loss(prediction.to(at::kFloat), target.to(at::kFloat));
   LossAndGradients r;

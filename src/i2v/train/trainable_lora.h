@@ -44,7 +44,8 @@ class TrainableLora {
   // gradients for the adapters only (the base weights get none).
   LossAndGradients loss_and_gradients(const TrainingExample& example, const at::Tensor& noisy,
                                       int64_t timestep, const at::Tensor& target,
-                                      bool gradient_checkpointing);
+                                      bool gradient_checkpointing,
+                                      int64_t checkpoint_min_positions = 0);
 
   // The same loss without gradients (evaluation).
   double loss(const TrainingExample& example, const at::Tensor& noisy, int64_t timestep,

@@ -25,7 +25,7 @@ void for_row_chunks(int64_t h, int64_t rows, Fn&& fn) {
 
 at::Tensor resnet_chunked(nn::ResnetBlock2DImpl& resnet, const at::Tensor& x,
                           const at::Tensor& temb, int64_t chunk) {
-  if (nn::checkpointing_active()) {  // training: keep only the inputs (nn/checkpoint.h)
+  if (nn::checkpointing_active_for(x)) {  // training: keep only the inputs (nn/checkpoint.h)
     nn::ResnetBlock2DImpl* r = &resnet;
     return nn::checkpointed([r](const auto& in) { return r->forward(in[0], in[1]); }, {x, temb});
   }
@@ -39,7 +39,7 @@ at::Tensor resnet_chunked(nn::ResnetBlock2DImpl& resnet, const at::Tensor& x,
 
 at::Tensor spatial_transformer_chunked(nn::Transformer2DModelImpl& t, const at::Tensor& x,
                                        const at::Tensor& context, int64_t chunk) {
-  if (nn::checkpointing_active()) {
+  if (nn::checkpointing_active_for(x)) {
     nn::Transformer2DModelImpl* m = &t;
     return nn::checkpointed([m](const auto& in) { return m->forward(in[0], in[1]); }, {x, context});
   }
@@ -91,7 +91,7 @@ at::Tensor apply_group_norm(const at::Tensor& xs, const GroupStats& s, int64_t g
 
 at::Tensor temporal_conv_chunked(nn::TemporalConvLayerImpl& layer, const at::Tensor& x, int64_t f,
                                  int64_t chunk) {
-  if (nn::checkpointing_active()) {
+  if (nn::checkpointing_active_for(x)) {
     nn::TemporalConvLayerImpl* l = &layer;
     return nn::checkpointed([l, f](const auto& in) { return l->forward(in[0], f); }, {x});
   }
@@ -121,7 +121,7 @@ at::Tensor temporal_conv_chunked(nn::TemporalConvLayerImpl& layer, const at::Ten
 
 at::Tensor temporal_transformer_chunked(nn::TransformerTemporalModelImpl& t, const at::Tensor& x,
                                         int64_t f, int64_t chunk) {
-  if (nn::checkpointing_active()) {
+  if (nn::checkpointing_active_for(x)) {
     nn::TransformerTemporalModelImpl* m = &t;
     return nn::checkpointed([m, f](const auto& in) { return m->forward(in[0], f); }, {x});
   }
