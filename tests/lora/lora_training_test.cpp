@@ -2,7 +2,7 @@
 // under autograd with trainable adapters on every attention projection. Compares
 //  - the activation form (y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ, what training runs) with the weight form
 //    (y = x·(W + s·B·A)ᵀ, the reference: libtorch autograd through the merged weight), and
-//  - gradient checkpointing with the plain backward: the same loss and gradients.
+//  - gradient checkpointing with the plain backward: the same loss and gradients (float tolerance).
 #include <gtest/gtest.h>
 
 #include <torch/autograd.h>
@@ -114,7 +114,9 @@ TEST(LoraTraining, CheckpointedGradientsEqualThePlainBackward) {
   Adapters a(*unet, /*weight_form=*/false);
   const Step plain = one_step(unet, a, target, false);
   const Step ckpt = one_step(unet, a, target, true);
-  EXPECT_EQ(plain.loss, ckpt.loss);  // the forward is the same computation
+  // The checkpointed forward runs its layers without a graph, so it may take the fused kernels
+  // (another summation order): equal on Zen 4, last bits apart on CI's other CPU.
+  EXPECT_NEAR(plain.loss, ckpt.loss, 1e-6 * plain.loss);
   // Gradients: the same ops, summed in another order across layers (measured 4.4e-6).
   EXPECT_LT(max_rel(ckpt.grads, plain.grads), 2e-5);
 }
