@@ -24,8 +24,10 @@ namespace fs = std::filesystem;
 
 struct ServeArgs {
   std::string host = "127.0.0.1", model, outputs = "outputs", logs = "logs", db, token, token_file,
-              precision = "auto", lora_dir;
+              precision = "auto", lora_dir, jobs, model_name;
   int port = 7860, max_upload_mb = 20, max_queued = 100, preview_every = 0;
+  bool no_local_worker = false;
+  double lease_seconds = 30;
 };
 
 // The signal handler only raises a flag (async-signal-safe); a watcher thread stops the server.
@@ -68,6 +70,17 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--logs", a->logs, "Folder for log files")->capture_default_str();
   cmd->add_option("--db", a->db, "Job database (default: <outputs>/i2v-jobs.sqlite)");
+  cmd->add_option("--jobs", a->jobs,
+                  "Job queue shared with `i2v worker`s: postgresql://user@host:port/db "
+                  "(default: the SQLite --db, this machine only)");
+  cmd->add_flag("--no-local-worker", a->no_local_worker,
+                "Run no jobs here: a front (API, page) for workers elsewhere (needs --jobs)");
+  cmd->add_option("--lease-seconds", a->lease_seconds,
+                  "How long a silent worker keeps a job before another takes it over")
+      ->capture_default_str();
+  cmd->add_option("--model-name", a->model_name,
+                  "Name of the model that jobs submitted here need (default: the model "
+                  "folder's name)");
   cmd->add_option("--token", a->token, "Token every API call must carry (Bearer or ?token=)");
   cmd->add_option("--token-file", a->token_file, "Read the token from this file's first line");
   cmd->add_option("--precision", a->precision,
@@ -94,8 +107,16 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
                         " (beyond this machine) needs --token or --token-file; without one, "
                         "bind to 127.0.0.1");
     }
+    if (a->no_local_worker && a->jobs.empty())
+      throw ConfigError("--no-local-worker needs --jobs postgresql://... (someone must run jobs)");
+    if (!(a->lease_seconds >= 1 && a->lease_seconds <= 3600))
+      throw ConfigError("--lease-seconds must be between 1 and 3600");
     add_file_log(a->logs);
     server::ServerOptions o;
+    o.jobs = a->jobs;
+    o.local_worker = !a->no_local_worker;
+    o.lease_seconds = a->lease_seconds;
+    o.model_name = a->model_name;
     o.host = a->host;
     o.port = a->port;
     o.outputs_dir = a->outputs;

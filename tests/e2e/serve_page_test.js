@@ -92,7 +92,7 @@ function check(cond, message) {
     const file = path.join(downloadDir, download.suggestedFilename());
     await download.saveAs(file);
     const bytes = fs.readFileSync(file);
-    check(/^video_\d{8}_\d{6}(_\d+)?\.mp4$/.test(download.suggestedFilename()), "download name " + download.suggestedFilename());
+    check(/^video_\d{8}_\d{6}(_\d+)?_j\d+-\d+\.mp4$/.test(download.suggestedFilename()), "download name " + download.suggestedFilename());
     check(bytes.length > 1000 && bytes.toString("latin1", 4, 8) === "ftyp", "the download is an MP4");
     step("downloaded " + download.suggestedFilename() + " (" + bytes.length + " bytes)");
 

@@ -68,7 +68,8 @@ TEST_F(ServerApi, MultipartJobRunsAndItsOutputsAreServed) {
   EXPECT_EQ(done.at("attempts"), 1);
   EXPECT_EQ(done.at("step"), 2);
   const std::string video = done.at("urls").at("video");
-  EXPECT_TRUE(std::regex_match(video, std::regex(R"(/outputs/video_\d{8}_\d{6}(_\d+)?\.mp4)")))
+  EXPECT_TRUE(
+      std::regex_match(video, std::regex(R"(/outputs/video_\d{8}_\d{6}(_\d+)?_j\d+-\d+\.mp4)")))
       << video;
   auto v = client_->Get(video.c_str());
   ASSERT_TRUE(v);

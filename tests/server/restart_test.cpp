@@ -1,98 +1,11 @@
 // The server as a process: killed with SIGKILL in the middle of a job and started again, it
 // re-queues that job (marked interrupted) and finishes it, and everything finished before is
 // still listed and served. A SIGTERM stops it gracefully, putting the running job back.
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <regex>
-
-#include "server_fixture.h"
+#include "child_process.h"
 
 namespace i2v::test {
 namespace {
 namespace fs = std::filesystem;
-
-// `i2v serve` in a child process on a free port; its output goes to a log file.
-class ServeProcess {
- public:
-  ServeProcess(const fs::path& dir, const std::string& log_name) {
-    log_ = dir / log_name;
-    const std::string cmd =
-        "exec " + i2v_binary().string() + " --threads 1 serve --precision fp32 --port 0 --model " +
-        golden_pipeline().string() + " --outputs " + (dir / "outputs").string() + " --logs " +
-        (dir / "logs").string() + " > " + log_.string() + " 2>&1";
-    pid_ = fork();
-    if (pid_ == 0) {
-      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    // The URL line tells the port.
-    std::regex url(R"(listening on http://127\.0\.0\.1:(\d+)/)");
-    for (int i = 0; i < 600 && port_ == 0; ++i) {
-      std::smatch m;
-      const std::string text = read_bytes(log_);
-      if (std::regex_search(text, m, url)) port_ = std::stoi(m[1]);
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (port_) {
-      client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
-      client_->set_read_timeout(30, 0);
-    }
-  }
-  ~ServeProcess() { kill_now(SIGKILL); }
-
-  int kill_now(int sig) {
-    if (pid_ <= 0) return -1;
-    kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  int port() const { return port_; }
-  std::string log() const { return read_bytes(log_); }
-  httplib::Client& client() { return *client_; }
-
-  nlohmann::json get(const std::string& path) {
-    auto r = client_->Get(path.c_str());
-    return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
-  }
-  int64_t submit(const nlohmann::json& params) {
-    httplib::MultipartFormDataItems items = {{"image", input_png(), "fox.png", "image/png"},
-                                             {"params", params.dump(), "", ""}};
-    auto r = client_->Post("/api/jobs", items);
-    if (!r || r->status != 201) return 0;
-    return nlohmann::json::parse(r->body).at("id");
-  }
-  // Polls the job until `done(job)` or the timeout; returns the last state.
-  template <class Pred>
-  nlohmann::json wait_for(int64_t id, Pred done, double timeout_s = 120) {
-    auto t0 = std::chrono::steady_clock::now();
-    nlohmann::json j;
-    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() <
-           timeout_s) {
-      j = get("/api/jobs/" + std::to_string(id));
-      if (j.is_object() && done(j)) return j;
-      std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return j;
-  }
-
- private:
-  fs::path log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::unique_ptr<httplib::Client> client_;
-};
-
-bool finished(const nlohmann::json& j) {
-  return j.value("status", "") == "finished";
-}
 
 TEST(ServerRestart, AJobRunningWhenTheServerIsKilledIsRequeuedAndFinished) {
   TempDir tmp;

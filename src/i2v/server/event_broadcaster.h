@@ -26,11 +26,19 @@ struct JobEvent {
 // "event: <type>\nid: <seq>\ndata: <json>\n\n"
 std::string format_sse(const JobEvent& e);
 
-class EventBroadcaster {
+// Where a job runner reports: straight to this process's subscribers (EventBroadcaster), or into
+// the shared job store for the front to relay (StoreEventSink, event_relay.h).
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void publish(int64_t job, const std::string& type, nlohmann::json data) = 0;
+};
+
+class EventBroadcaster : public EventSink {
  public:
   explicit EventBroadcaster(size_t history_per_job = 400);
 
-  void publish(int64_t job, const std::string& type, nlohmann::json data);
+  void publish(int64_t job, const std::string& type, nlohmann::json data) override;
   // The job's events with seq > after; waits up to `timeout` when there are none yet. Returns
   // early (empty) once close() was called.
   std::vector<JobEvent> wait(int64_t job, uint64_t after, std::chrono::milliseconds timeout);

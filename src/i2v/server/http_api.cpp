@@ -14,6 +14,7 @@
 #include "i2v/server/memory_report.h"
 #include "i2v/server/output_files.h"
 #include "i2v/server/static_assets.h"
+#include "i2v/server/worker_info.h"
 
 namespace i2v::server {
 namespace fs = std::filesystem;
@@ -69,7 +70,7 @@ Job require_job(ApiContext& ctx, int64_t id) {
 nlohmann::json job_view(ApiContext& ctx, const Job& job) {
   nlohmann::json j = to_json(job);
   if (job.status == JobStatus::Running) {
-    if (auto p = ctx.runner.progress(); p && p->job == job.id) {
+    if (auto p = ctx.runner ? ctx.runner->progress() : std::nullopt; p && p->job == job.id) {
       j["step"] = p->step;
       j["seconds_per_step"] = p->seconds_per_step;
       j["eta_seconds"] = p->eta_seconds;
@@ -127,6 +128,43 @@ void check_loras(ApiContext& ctx, const JobParams& p) {
   }
 }
 
+// A job for the shared queue: what it needs (model, memory). Refused now (400) when workers are
+// there and none could ever claim it; accepted when none is there yet (they may come).
+JobNeeds needs_of_shared_job(ApiContext& ctx, const JobParams& p) {
+  Request r = to_request(p, ctx.options.lora_dir);
+  r.image = Image{1, 1, {0, 0, 0}};
+  const JobNeeds needs = job_needs(ctx.generator, r, ctx.options.model_name);
+  const auto workers = ctx.store.workers(60);
+  if (workers.empty()) return needs;
+  int64_t largest = 0;
+  for (const WorkerRecord& w : workers) {
+    if (!needs.model.empty() && w.info.model != needs.model) continue;
+    if (w.info.memory_budget_bytes == 0 || w.info.memory_budget_bytes >= needs.memory_bytes)
+      return needs;
+    largest = std::max(largest, w.info.memory_budget_bytes);
+  }
+  char msg[300];
+  std::snprintf(msg, sizeof msg,
+                "no worker can run this job: it needs model '%s' and %.2f GiB (its cheapest "
+                "plan); the largest budget of a worker with that model is %.2f GiB",
+                needs.model.c_str(), needs.memory_bytes / 1073741824.0, largest / 1073741824.0);
+  throw ApiError(400, msg);
+}
+
+nlohmann::json workers_json(ApiContext& ctx) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const WorkerRecord& w : ctx.store.workers(60)) {
+    out.push_back({{"id", w.info.id},
+                   {"host", w.info.host},
+                   {"model", w.info.model},
+                   {"device", w.info.device},
+                   {"memory_budget_bytes", w.info.memory_budget_bytes},
+                   {"last_seen", w.last_seen},
+                   {"job", w.job == 0 ? nlohmann::json(nullptr) : nlohmann::json(w.job)}});
+  }
+  return out;
+}
+
 void post_job(ApiContext& ctx, const httplib::Request& req, httplib::Response& res) {
   Submission s = parse_submission(req, ctx.options.limits);
   check_loras(ctx, s.params);
@@ -134,13 +172,15 @@ void post_job(ApiContext& ctx, const httplib::Request& req, httplib::Response& r
     throw ApiError(429, "the queue is full (" + std::to_string(ctx.options.max_queued) +
                             " jobs waiting); try again later");
   }
-  Job job = ctx.store.create(s.params, s.image_bytes, s.image_name, s.image_format);
+  JobNeeds needs;
+  if (ctx.store.shared()) needs = needs_of_shared_job(ctx, s.params);
+  Job job = ctx.store.create(s.params, s.image_bytes, s.image_name, s.image_format, needs);
   spdlog::info("job {}: queued ({} {}x{} image, {}x{}, {} frames, {} steps)", job.id,
                s.image_format, s.image_width, s.image_height, job.params.width, job.params.height,
                job.params.frames, job.params.steps);
   ctx.events.publish(job.id, "queued",
                      {{"job", job.id}, {"position", ctx.store.count(JobStatus::Queued)}});
-  ctx.runner.notify();
+  if (ctx.runner) ctx.runner->notify();
   res.set_header("Location", "/api/jobs/" + std::to_string(job.id));
   send_json(res, 201, job_view(ctx, job));
 }
@@ -177,8 +217,17 @@ void delete_job(ApiContext& ctx, const httplib::Request& req, httplib::Response&
     return;
   }
   if (job.status == JobStatus::Running || job.status == JobStatus::Queued) {
-    if (ctx.runner.cancel_running(id)) {
+    if (ctx.runner && ctx.runner->cancel_running(id)) {
       nlohmann::json j = job_view(ctx, job);
+      j["cancelling"] = true;
+      send_json(res, 202, j);
+      return;
+    }
+    if (ctx.store.shared() && ctx.store.mark_cancelled(id)) {
+      // Its worker (elsewhere) finds the lease cancelled and stops at its next renewal.
+      ctx.events.publish(id, "cancelled", {{"job", id}});
+      spdlog::info("job {}: cancelled (its worker stops within a third of the lease)", id);
+      nlohmann::json j = job_view(ctx, require_job(ctx, id));
       j["cancelling"] = true;
       send_json(res, 202, j);
       return;
@@ -262,7 +311,7 @@ void job_events(ApiContext& ctx, const httplib::Request& req, httplib::Response&
 
 void system_info(ApiContext& ctx, httplib::Response& res) {
   nlohmann::json running = nullptr;
-  if (auto p = ctx.runner.progress()) {
+  if (auto p = ctx.runner ? ctx.runner->progress() : std::nullopt) {
     running = {{"job", p->job},
                {"step", p->step},
                {"total", p->total},
@@ -287,6 +336,8 @@ void system_info(ApiContext& ctx, httplib::Response& res) {
           "failing step is redone with the next cheaper plan"}}},
        {"queue_length", ctx.store.count(JobStatus::Queued)},
        {"running", running},
+       {"jobs_store", ctx.store.describe()},
+       {"workers", workers_json(ctx)},
        {"limits", to_json(ctx.options.limits.params)},
        {"max_upload_bytes", ctx.options.limits.max_image_bytes},
        {"presets", presets()},

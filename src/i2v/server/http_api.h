@@ -18,7 +18,7 @@ struct ApiContext {
   const ServerOptions& options;
   JobStore& store;
   EventBroadcaster& events;
-  JobRunner& runner;
+  JobRunner* runner;  // null when this process runs no jobs (a front for remote workers)
   VideoGenerator& generator;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };

@@ -53,6 +53,28 @@ nlohmann::json to_json(const JobParams& p) {
           {"window_fuse", p.window_fuse}};
 }
 
+JobParams job_params_from_json(const nlohmann::json& j) {
+  JobParams p;
+  if (!j.is_object()) return p;
+  p.prompt = j.value("prompt", "");
+  p.negative_prompt = j.value("negative_prompt", "");
+  p.resolution = j.value("resolution", "512p");
+  p.width = j.value("width", 512);
+  p.height = j.value("height", 512);
+  p.frames = j.value("frames", 16);
+  p.fps = j.value("fps", 8);
+  p.steps = j.value("steps", 50);
+  p.guidance = j.value("guidance", 9.0);
+  p.seed = j.value("seed", int64_t{0});
+  p.window = j.value("window", -1);
+  p.window_stride = j.value("window_stride", 4);
+  p.window_fuse = j.value("window_fuse", "pyramid");
+  if (j.contains("loras") && j["loras"].is_array())
+    for (const auto& l : j["loras"])
+      p.loras.push_back({l.value("name", ""), l.value("scale", 1.0)});
+  return p;
+}
+
 nlohmann::json to_json(const Job& j) {
   nlohmann::json out = {{"id", j.id},
                         {"status", to_string(j.status)},
@@ -69,6 +91,7 @@ nlohmann::json to_json(const Job& j) {
                         {"step", j.step},
                         {"total_steps", j.total_steps},
                         {"error", j.error},
+                        {"worker", j.worker},
                         {"result", j.result}};
   nlohmann::json urls = nlohmann::json::object();
   for (const char* key : {"video", "metadata", "thumbnail"}) {

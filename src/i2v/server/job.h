@@ -37,6 +37,8 @@ struct JobParams {
 };
 
 nlohmann::json to_json(const JobParams& p);
+// The stored form back (fields absent in jobs of older versions take their defaults).
+JobParams job_params_from_json(const nlohmann::json& j);
 
 struct Job {
   int64_t id = 0;
@@ -48,6 +50,7 @@ struct Job {
   int attempts = 0;     // times started; > 1 after an interruption
   int interrupted = 0;  // times the server died (or stopped) while it ran
   int step = 0, total_steps = 0;
+  std::string worker;                                // the worker running it (or that ran it last)
   std::string error;                                 // why it failed
   nlohmann::json result = nlohmann::json::object();  // output file names, timings, memory
 };

@@ -1,6 +1,8 @@
-// The worker: one thread that runs queued jobs one at a time on the device, in order, and
-// reports each step to the event broadcaster. A failure of any kind (bad image, out of memory,
-// libtorch error, disk full) fails that job and the worker goes on with the next.
+// The worker: one thread that claims queued jobs from the store (those that fit this worker),
+// runs them one at a time on the device and reports each step to an event sink. A second thread
+// renews the running job's lease and the worker's heartbeat; a lease found cancelled or lost
+// stops the job at its next step. A failure of any kind (bad image, out of memory, libtorch
+// error, disk full) fails that job and the worker goes on with the next.
 #pragma once
 
 #include <atomic>
@@ -21,6 +23,9 @@ struct RunnerOptions {
   std::filesystem::path outputs_dir;
   int preview_every = 0;           // steps between previews; 0 = about 25 previews per job
   std::filesystem::path lora_dir;  // where the jobs' LoRA names are
+  WorkerInfo worker;               // who claims (id, model, device, memory budget)
+  double lease_seconds = 30;       // renewed every third of it; a dead worker's job waits this
+  int max_jobs = 0;                // stop after this many jobs (0 = never): for tests, batch use
 };
 
 // Live numbers of the running job (also sent as events).
@@ -32,8 +37,7 @@ struct RunningProgress {
 
 class JobRunner {
  public:
-  JobRunner(JobStore& store, EventBroadcaster& events, VideoGenerator& generator,
-            RunnerOptions options);
+  JobRunner(JobStore& store, EventSink& events, VideoGenerator& generator, RunnerOptions options);
   ~JobRunner();
 
   void start();
@@ -44,13 +48,17 @@ class JobRunner {
   // Asks the running job `id` to stop at the next step; false if it is not the running one.
   bool cancel_running(int64_t id);
   std::optional<RunningProgress> progress() const;
+  // True once max_jobs jobs ran (the loop has ended).
+  bool done() const;
+  const WorkerInfo& worker() const { return options_.worker; }
 
  private:
   void loop();
-  void run_job(const Job& job);
+  void lease_loop();
+  void run_job(const Job& job, double claim_seconds);
 
   JobStore& store_;
-  EventBroadcaster& events_;
+  EventSink& events_;
   VideoGenerator& generator_;
   RunnerOptions options_;
 
@@ -58,7 +66,11 @@ class JobRunner {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool wake_ = false;
-  std::atomic<int64_t> cancel_id_{0};
+  std::atomic<int64_t> cancel_id_{0};  // cancelled by the user (here or through the store)
+  std::atomic<int64_t> lost_id_{0};    // its lease was lost: someone else may run it now
+  std::atomic<int64_t> current_{0};    // the job whose lease is renewed
+  std::atomic<bool> done_{false};
+  std::thread lease_thread_;
   std::optional<RunningProgress> progress_;
   std::thread thread_;
 };

@@ -85,7 +85,10 @@ const nlohmann::json& openapi_document() {
           {"eta_seconds", {{"type", "number"}}},
           {"attempts", {{"type", "integer"}, {"description", "> 1 after an interruption"}}},
           {"interrupted",
-           {{"type", "integer"}, {"description", "times the server stopped while it ran"}}},
+           {{"type", "integer"},
+            {"description", "times its server or worker stopped (or was lost) while it ran"}}},
+          {"worker",
+           {{"type", "string"}, {"description", "the worker running it, or that ran it last"}}},
           {"error", {{"type", "string"}}},
           {"urls",
            {{"type", "object"},
@@ -107,7 +110,7 @@ const nlohmann::json& openapi_document() {
     d["info"] = {{"title", "i2v serve"},
                  {"version", I2V_VERSION},
                  {"description",
-                  "Image + prompt -> short video (I2VGen-XL). Jobs run one at a time; "
+                  "Image + prompt -> short video (I2VGen-XL). Jobs run one at a time per worker; "
                   "progress arrives as server-sent events. When the server has a token, every "
                   "/api and /outputs request needs Authorization: Bearer <token> or "
                   "?token=<token>. Errors are {\"error\": message}."}};
@@ -125,7 +128,9 @@ const nlohmann::json& openapi_document() {
          {{"type", "object"},
           {"description",
            "version, device, threads, model, memory (rss/peak/total/available bytes), "
-           "plan, queue_length, running, limits, presets, auth_required"}}},
+           "plan, queue_length, running, limits, presets, auth_required, jobs_store (sqlite:... "
+           "or postgresql://...), workers (seen in the last minute: id, host, model, device, "
+           "memory_budget_bytes, job)"}}},
         {"Estimate",
          {{"type", "object"},
           {"properties",

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "i2v/i2v.h"
+#include "i2v/video/video_writer.h"
 
 namespace i2v::server {
 namespace fs = std::filesystem;
@@ -24,6 +25,24 @@ OutputNames new_output_names(const fs::path& outputs_dir) {
   n.thumbnail = n.video;
   n.thumbnail.replace_extension(".thumb.jpg");
   return n;
+}
+
+OutputNames job_output_names(const fs::path& outputs_dir, int64_t job, int attempt) {
+  fs::path plain = new_output_path(outputs_dir.string());
+  const std::string stem = plain.stem().string();  // video_<stamp> (maybe _n)
+  OutputNames n;
+  n.video = video::unique_output_path(
+      outputs_dir / (stem + "_j" + std::to_string(job) + "-" + std::to_string(attempt) + ".mp4"));
+  n.metadata = n.video;
+  n.metadata += ".json";
+  n.thumbnail = n.video;
+  n.thumbnail.replace_extension(".thumb.jpg");
+  return n;
+}
+
+void remove_output_files(const OutputNames& names) {
+  std::error_code ec;
+  for (const fs::path& p : {names.video, names.metadata, names.thumbnail}) fs::remove(p, ec);
 }
 
 std::optional<fs::path> servable_output(const fs::path& outputs_dir, const std::string& name) {

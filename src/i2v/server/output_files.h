@@ -15,6 +15,11 @@ struct OutputNames {
 
 // Free names for a new video made now (local time), with the _n suffix when taken.
 OutputNames new_output_names(const std::filesystem::path& outputs_dir);
+// A job's names: video_<stamp>_j<job>-<attempt>.mp4, unique across workers sharing the folder
+// (each writes only names of the attempts it holds).
+OutputNames job_output_names(const std::filesystem::path& outputs_dir, int64_t job, int attempt);
+// Removes the three files (those that exist).
+void remove_output_files(const OutputNames& names);
 
 // The file `name` inside `outputs_dir` when it is safe to serve: no separators, no "..", not
 // hidden, an extension of a video, metadata or image, and a regular file that stays inside the

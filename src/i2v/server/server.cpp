@@ -5,7 +5,9 @@
 
 #include "i2v/error.h"
 #include "i2v/server/auth.h"
+#include "i2v/server/event_relay.h"
 #include "i2v/server/http_api.h"
+#include "i2v/server/worker_info.h"
 
 namespace i2v::server {
 namespace fs = std::filesystem;
@@ -38,16 +40,31 @@ Server::Server(ServerOptions options, std::shared_ptr<VideoGenerator> generator)
                   ec.message());
   }
   if (options_.db_path.empty()) options_.db_path = options_.outputs_dir / "i2v-jobs.sqlite";
-  store_ = std::make_unique<JobStore>(options_.db_path);
+  store_ = open_job_store(options_.jobs, options_.db_path);
   events_ = std::make_unique<EventBroadcaster>();
-  runner_ = std::make_unique<JobRunner>(
-      *store_, *events_, *generator_,
-      RunnerOptions{options_.outputs_dir, options_.preview_every, options_.lora_dir});
-  for (int64_t id : store_->recover_interrupted()) {
-    spdlog::warn("job {}: was running when the server stopped; queued again", id);
-    events_->publish(id, "queued", {{"job", id}, {"recovered", true}});
+  EventSink* runner_events = events_.get();
+  if (store_->shared()) {
+    // Workers elsewhere report into the store; the relay brings their events to this page.
+    store_sink_ = std::make_unique<StoreEventSink>(*store_);
+    relay_ = std::make_unique<EventRelay>(*store_, *events_);
+    runner_events = store_sink_.get();
+  } else {
+    // Nobody else runs these jobs: one left running was ours when this process died.
+    for (int64_t id : store_->requeue_all_running()) {
+      spdlog::warn("job {}: was running when the server stopped; queued again", id);
+      events_->publish(id, "queued", {{"job", id}, {"recovered", true}});
+    }
   }
-  context_.reset(new ApiContext{options_, *store_, *events_, *runner_, *generator_});
+  if (options_.local_worker) {
+    RunnerOptions ro{options_.outputs_dir, options_.preview_every, options_.lora_dir};
+    ro.worker = local_worker_info(*generator_, options_.model_name);
+    if (!store_->shared()) ro.worker.memory_budget_bytes = 0;  // its planner refuses, clearly
+    ro.lease_seconds = options_.lease_seconds;
+    runner_ = std::make_unique<JobRunner>(*store_, *runner_events, *generator_, ro);
+  }
+  spdlog::info("jobs in {}{}", store_->describe(),
+               options_.local_worker ? "" : " (no local worker: workers elsewhere run them)");
+  context_.reset(new ApiContext{options_, *store_, *events_, runner_.get(), *generator_});
   http_ = std::make_unique<httplib::Server>();
   const int threads = options_.http_threads;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -127,8 +144,11 @@ int Server::bind() {
 }
 
 void Server::run() {
-  runner_->start();
-  runner_->notify();
+  if (relay_) relay_->start();
+  if (runner_) {
+    runner_->start();
+    runner_->notify();
+  }
   http_->listen_after_bind();
 }
 
@@ -136,6 +156,7 @@ void Server::stop() {
   if (events_) events_->close();  // ends event streams so their threads return
   if (http_) http_->stop();
   if (runner_) runner_->stop();
+  if (relay_) relay_->stop();
 }
 
 std::string Server::url() const {

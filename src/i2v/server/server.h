@@ -17,6 +17,8 @@ namespace i2v::server {
 
 class JobStore;
 class EventBroadcaster;
+class EventSink;
+class EventRelay;
 class JobRunner;
 struct ApiContext;
 
@@ -25,7 +27,12 @@ struct ServerOptions {
   int port = 7860;  // 0 = any free port (see Server::port())
   std::filesystem::path outputs_dir = "outputs";
   std::filesystem::path db_path;  // default: <outputs>/i2v-jobs.sqlite
-  std::string token;              // required when host is not loopback
+  // The job store: "" = SQLite at db_path; postgresql://... = a queue shared with `i2v worker`s.
+  std::string jobs;
+  bool local_worker = true;  // run jobs in this process too (off: a front for remote workers)
+  double lease_seconds = 30;
+  std::string model_name;  // what jobs submitted here need (workers of another model skip them)
+  std::string token;       // required when host is not loopback
   SubmissionLimits limits;
   int max_queued = 100;   // queued jobs beyond this are refused with 429
   int preview_every = 0;  // steps between preview frames (0: ~25 per job)
@@ -55,7 +62,9 @@ class Server {
   std::shared_ptr<VideoGenerator> generator_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<EventBroadcaster> events_;
-  std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<EventSink> store_sink_;  // shared store: the local worker reports through it
+  std::unique_ptr<EventRelay> relay_;      // shared store: events of every worker to the page
+  std::unique_ptr<JobRunner> runner_;      // null without a local worker
   std::unique_ptr<ApiContext> context_;
   std::unique_ptr<httplib::Server> http_;
   int port_ = 0;

@@ -1,8 +1,9 @@
-#include "i2v/server/job_store.h"
+#include "i2v/server/sqlite_job_store.h"
 
 #include <sqlite3.h>
 
 #include <chrono>
+#include <thread>
 
 #include "i2v/error.h"
 
@@ -59,34 +60,13 @@ class Statement {
 
 const char* kColumns =
     "id, status, params, image_name, image_format, created_at, started_at, finished_at, "
-    "attempts, interrupted, step, total_steps, error, result";
-
-JobParams params_from_json(const nlohmann::json& j) {
-  JobParams p;
-  p.prompt = j.value("prompt", "");
-  p.negative_prompt = j.value("negative_prompt", "");
-  p.resolution = j.value("resolution", "512p");
-  p.width = j.value("width", 512);
-  p.height = j.value("height", 512);
-  p.frames = j.value("frames", 16);
-  p.fps = j.value("fps", 8);
-  p.steps = j.value("steps", 50);
-  p.guidance = j.value("guidance", 9.0);
-  p.seed = j.value("seed", int64_t{0});
-  p.window = j.value("window", -1);  // absent in jobs of older versions
-  p.window_stride = j.value("window_stride", 4);
-  p.window_fuse = j.value("window_fuse", "pyramid");
-  if (j.contains("loras") && j["loras"].is_array())  // absent in jobs of older versions
-    for (const auto& l : j["loras"])
-      p.loras.push_back({l.value("name", ""), l.value("scale", 1.0)});
-  return p;
-}
+    "attempts, interrupted, step, total_steps, error, result, worker";
 
 Job job_from_row(Statement& s) {
   Job j;
   j.id = s.int_at(0);
   j.status = parse_job_status(s.text_at(1)).value_or(JobStatus::Failed);
-  j.params = params_from_json(nlohmann::json::parse(s.text_at(2), nullptr, false));
+  j.params = job_params_from_json(nlohmann::json::parse(s.text_at(2), nullptr, false));
   j.image_name = s.text_at(3);
   j.image_format = s.text_at(4);
   j.created_at = s.double_at(5);
@@ -99,12 +79,49 @@ Job job_from_row(Statement& s) {
   j.error = s.text_at(12);
   j.result = nlohmann::json::parse(s.text_at(13), nullptr, false);
   if (!j.result.is_object()) j.result = nlohmann::json::object();
+  j.worker = s.text_at(14);
   return j;
 }
 
+// Version 1: the jobs table of the first release (no version table then). Version 2: the
+// shared queue (leases, attempts, workers, events).
+const char* kMigrations[] = {
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " status TEXT NOT NULL,"
+    " params TEXT NOT NULL,"
+    " image BLOB NOT NULL,"
+    " image_name TEXT NOT NULL DEFAULT '',"
+    " image_format TEXT NOT NULL DEFAULT '',"
+    " created_at REAL NOT NULL DEFAULT 0,"
+    " started_at REAL NOT NULL DEFAULT 0,"
+    " finished_at REAL NOT NULL DEFAULT 0,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " interrupted INTEGER NOT NULL DEFAULT 0,"
+    " step INTEGER NOT NULL DEFAULT 0,"
+    " total_steps INTEGER NOT NULL DEFAULT 0,"
+    " error TEXT NOT NULL DEFAULT '',"
+    " result TEXT NOT NULL DEFAULT '{}')",
+    "ALTER TABLE jobs ADD COLUMN model TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN memory_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN worker TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN lease_until REAL NOT NULL DEFAULT 0;"
+    "CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);"
+    "CREATE TABLE attempts (job INTEGER NOT NULL, number INTEGER NOT NULL, worker TEXT NOT NULL,"
+    " claimed_at REAL NOT NULL, ended_at REAL NOT NULL DEFAULT 0,"
+    " outcome TEXT NOT NULL DEFAULT '', PRIMARY KEY (job, number));"
+    "CREATE TABLE workers (id TEXT PRIMARY KEY, host TEXT NOT NULL, model TEXT NOT NULL,"
+    " device TEXT NOT NULL, memory_budget_bytes INTEGER NOT NULL, last_seen REAL NOT NULL,"
+    " job INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, job INTEGER NOT NULL,"
+    " type TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT NULL);"
+    "CREATE INDEX events_job ON events (job);",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kJobStoreSchemaVersion);
+
 }  // namespace
 
-JobStore::JobStore(const std::filesystem::path& db_path) : path_(db_path) {
+SqliteJobStore::SqliteJobStore(const std::filesystem::path& db_path) : path_(db_path) {
   if (sqlite3_open_v2(db_path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -116,34 +133,18 @@ JobStore::JobStore(const std::filesystem::path& db_path) : path_(db_path) {
   try {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=NORMAL");
-    exec(
-        "CREATE TABLE IF NOT EXISTS jobs ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " status TEXT NOT NULL,"
-        " params TEXT NOT NULL,"
-        " image BLOB NOT NULL,"
-        " image_name TEXT NOT NULL DEFAULT '',"
-        " image_format TEXT NOT NULL DEFAULT '',"
-        " created_at REAL NOT NULL DEFAULT 0,"
-        " started_at REAL NOT NULL DEFAULT 0,"
-        " finished_at REAL NOT NULL DEFAULT 0,"
-        " attempts INTEGER NOT NULL DEFAULT 0,"
-        " interrupted INTEGER NOT NULL DEFAULT 0,"
-        " step INTEGER NOT NULL DEFAULT 0,"
-        " total_steps INTEGER NOT NULL DEFAULT 0,"
-        " error TEXT NOT NULL DEFAULT '',"
-        " result TEXT NOT NULL DEFAULT '{}')");
+    migrate();
   } catch (...) {
     sqlite3_close(db_);
     throw;
   }
 }
 
-JobStore::~JobStore() {
+SqliteJobStore::~SqliteJobStore() {
   sqlite3_close(db_);
 }
 
-void JobStore::exec(const std::string& sql) {
+void SqliteJobStore::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -152,77 +153,91 @@ void JobStore::exec(const std::string& sql) {
   }
 }
 
-Job JobStore::create(const JobParams& params, const std::string& image_bytes,
-                     const std::string& image_name, const std::string& image_format) {
+void SqliteJobStore::migrate() {
+  exec("BEGIN IMMEDIATE");
+  try {
+    exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    int version = 0;
+    {
+      Statement s(db_, "SELECT version FROM schema_version");
+      if (s.step()) {
+        version = static_cast<int>(s.int_at(0));
+      } else {
+        Statement t(db_,
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'jobs'");
+        t.step();
+        version = t.int_at(0) > 0 ? 1 : 0;  // a database of the first release
+        exec("INSERT INTO schema_version VALUES (0)");
+      }
+    }
+    if (version > kJobStoreSchemaVersion) {
+      throw IoError("the job database " + path_.string() + " has schema version " +
+                    std::to_string(version) + ", newer than this i2v understands (" +
+                    std::to_string(kJobStoreSchemaVersion) + "): update i2v");
+    }
+    for (int v = version; v < kJobStoreSchemaVersion; ++v) exec(kMigrations[v]);
+    exec("UPDATE schema_version SET version = " + std::to_string(kJobStoreSchemaVersion));
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+int SqliteJobStore::schema_version() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement s(db_, "SELECT version FROM schema_version");
+  return s.step() ? static_cast<int>(s.int_at(0)) : 0;
+}
+
+Job SqliteJobStore::create(const JobParams& params, const std::string& image_bytes,
+                           const std::string& image_name, const std::string& image_format,
+                           const JobNeeds& needs) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement s(db_,
               "INSERT INTO jobs (status, params, image, image_name, image_format, created_at, "
-              "total_steps) VALUES ('queued', ?, ?, ?, ?, ?, ?)");
+              "total_steps, model, memory_bytes) VALUES ('queued', ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, to_json(params).dump())
       .bind_blob(2, image_bytes)
       .bind(3, image_name)
       .bind(4, image_format)
       .bind(5, now_seconds())
-      .bind(6, int64_t{params.steps});
+      .bind(6, int64_t{params.steps})
+      .bind(7, needs.model)
+      .bind(8, needs.memory_bytes);
   s.step();
-  const int64_t id = sqlite3_last_insert_rowid(db_);
-  auto rows = query_jobs(std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?", id, true);
-  return rows.at(0);
+  return query_jobs("id = ?", sqlite3_last_insert_rowid(db_), true).at(0);
 }
 
-std::vector<Job> JobStore::query_jobs(const std::string& sql, int64_t arg, bool bind_arg) {
-  Statement s(db_, sql);
+std::vector<Job> SqliteJobStore::query_jobs(const std::string& where, int64_t arg, bool bind_arg) {
+  Statement s(db_, std::string("SELECT ") + kColumns + " FROM jobs WHERE " + where);
   if (bind_arg) s.bind(1, arg);
   std::vector<Job> out;
   while (s.step()) out.push_back(job_from_row(s));
   return out;
 }
 
-std::optional<Job> JobStore::get(int64_t id) {
+std::optional<Job> SqliteJobStore::get(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto rows = query_jobs(std::string("SELECT ") + kColumns + " FROM jobs WHERE id = ?", id, true);
+  auto rows = query_jobs("id = ?", id, true);
   if (rows.empty()) return std::nullopt;
   return rows[0];
 }
 
-std::vector<Job> JobStore::list(int limit, std::optional<JobStatus> status) {
+std::vector<Job> SqliteJobStore::list(int limit, std::optional<JobStatus> status) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string sql = std::string("SELECT ") + kColumns + " FROM jobs";
-  if (status) sql += " WHERE status = '" + to_string(*status) + "'";  // from a fixed set
-  sql += " ORDER BY id DESC LIMIT ?";
-  return query_jobs(sql, limit, true);
+  std::string where = status ? "status = '" + to_string(*status) + "'" : "1";  // a fixed set
+  return query_jobs(where + " ORDER BY id DESC LIMIT ?", limit, true);
 }
 
-std::string JobStore::image(int64_t id) {
+std::string SqliteJobStore::image(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement s(db_, "SELECT image FROM jobs WHERE id = ?");
   s.bind(1, id);
   return s.step() ? s.text_at(0) : std::string();
 }
 
-std::vector<int64_t> JobStore::recover_interrupted() {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<int64_t> ids;
-  {
-    Statement s(db_, "SELECT id FROM jobs WHERE status = 'running' ORDER BY id");
-    while (s.step()) ids.push_back(s.int_at(0));
-  }
-  exec(
-      "UPDATE jobs SET status = 'queued', interrupted = interrupted + 1, step = 0 "
-      "WHERE status = 'running'");
-  return ids;
-}
-
-std::optional<Job> JobStore::next_queued() {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto rows = query_jobs(
-      std::string("SELECT ") + kColumns + " FROM jobs WHERE status = 'queued' ORDER BY id LIMIT 1",
-      0, false);
-  if (rows.empty()) return std::nullopt;
-  return rows[0];
-}
-
-int JobStore::count(JobStatus status) {
+int SqliteJobStore::count(JobStatus status) {
   std::lock_guard<std::mutex> lock(mu_);
   Statement s(db_, "SELECT COUNT(*) FROM jobs WHERE status = ?");
   s.bind(1, to_string(status));
@@ -230,63 +245,319 @@ int JobStore::count(JobStatus status) {
   return static_cast<int>(s.int_at(0));
 }
 
-bool JobStore::mark_running(int64_t id, int total_steps) {
+bool SqliteJobStore::remove(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_,
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement(db_, "DELETE FROM events WHERE job = ?").bind(1, id).step();
+    Statement(db_, "DELETE FROM attempts WHERE job = ?").bind(1, id).step();
+    Statement(db_, "DELETE FROM jobs WHERE id = ?").bind(1, id).step();
+    const bool removed = sqlite3_changes(db_) > 0;
+    exec("COMMIT");
+    return removed;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::optional<Job> SqliteJobStore::claim(const WorkerInfo& worker, double lease_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exec("BEGIN IMMEDIATE");  // one writer: no other process can claim between select and update
+  try {
+    const double now = now_seconds();
+    int64_t id = 0;
+    {
+      Statement s(db_,
+                  "SELECT id FROM jobs WHERE status = 'queued' AND (model = '' OR model = ?) AND "
+                  "(? = 0 OR memory_bytes <= ?) ORDER BY id LIMIT 1");
+      s.bind(1, worker.model)
+          .bind(2, worker.memory_budget_bytes)
+          .bind(3, worker.memory_budget_bytes);
+      if (s.step()) id = s.int_at(0);
+    }
+    if (id == 0) {
+      exec("COMMIT");
+      return std::nullopt;
+    }
+    Statement(db_,
               "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
-              "step = 0, total_steps = ?, error = '' WHERE id = ? AND status = 'queued'");
-  s.bind(1, now_seconds()).bind(2, int64_t{total_steps}).bind(3, id).step();
-  return sqlite3_changes(db_) > 0;
+              "step = 0, error = '', worker = ?, lease_until = ? WHERE id = ?")
+        .bind(1, now)
+        .bind(2, worker.id)
+        .bind(3, now + lease_seconds)
+        .bind(4, id)
+        .step();
+    Statement(db_,
+              "INSERT INTO attempts (job, number, worker, claimed_at) SELECT id, attempts, ?, ? "
+              "FROM jobs WHERE id = ?")
+        .bind(1, worker.id)
+        .bind(2, now)
+        .bind(3, id)
+        .step();
+    Job job = query_jobs("id = ?", id, true).at(0);
+    exec("COMMIT");
+    return job;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
-void JobStore::set_progress(int64_t id, int step) {
+Lease SqliteJobStore::renew(int64_t id, const std::string& worker, double lease_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_, "UPDATE jobs SET step = ? WHERE id = ?");
-  s.bind(1, int64_t{step}).bind(2, id).step();
+  Statement(db_,
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' AND worker = ?")
+      .bind(1, now_seconds() + lease_seconds)
+      .bind(2, id)
+      .bind(3, worker)
+      .step();
+  if (sqlite3_changes(db_) > 0) return Lease::Held;
+  Statement s(db_, "SELECT status FROM jobs WHERE id = ?");
+  s.bind(1, id);
+  return s.step() && s.text_at(0) == "cancelled" ? Lease::Cancelled : Lease::Lost;
 }
 
-void JobStore::mark_finished(int64_t id, const nlohmann::json& result) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_,
-              "UPDATE jobs SET status = 'finished', finished_at = ?, result = ?, step = "
-              "total_steps WHERE id = ?");
-  s.bind(1, now_seconds()).bind(2, result.dump()).bind(3, id).step();
-}
-
-void JobStore::mark_failed(int64_t id, const std::string& error, const nlohmann::json& result) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_,
-              "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, result = ? WHERE "
-              "id = ?");
-  s.bind(1, now_seconds())
-      .bind(2, error)
-      .bind(3, (result.is_object() ? result : nlohmann::json::object()).dump())
+void SqliteJobStore::end_attempt(int64_t id, const std::string& outcome, double at) {
+  Statement(db_,
+            "UPDATE attempts SET ended_at = ?, outcome = ? WHERE job = ? AND outcome = '' AND "
+            "number = (SELECT MAX(number) FROM attempts WHERE job = ?)")
+      .bind(1, at)
+      .bind(2, outcome)
+      .bind(3, id)
       .bind(4, id)
       .step();
 }
 
-bool JobStore::mark_cancelled(int64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_,
-              "UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN "
-              "('queued', 'running')");
-  s.bind(1, now_seconds()).bind(2, id).step();
-  return sqlite3_changes(db_) > 0;
+std::vector<int64_t> SqliteJobStore::requeue_where(const std::string& condition, double now) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    std::vector<int64_t> ids;
+    {
+      Statement s(db_,
+                  "SELECT id, lease_until FROM jobs WHERE status = 'running' AND " + condition);
+      s.bind(1, now);
+      std::vector<std::pair<int64_t, double>> rows;
+      while (s.step()) rows.emplace_back(s.int_at(0), s.double_at(1));
+      for (auto [id, lease_until] : rows) {
+        // The attempt ended when its lease did (a dead worker) or now (a stopped process).
+        end_attempt(id, "expired", std::min(now, lease_until > 0 ? lease_until : now));
+        ids.push_back(id);
+      }
+    }
+    for (int64_t id : ids) {
+      Statement(db_,
+                "UPDATE jobs SET status = 'queued', interrupted = interrupted + 1, step = 0, "
+                "worker = '', lease_until = 0 WHERE id = ?")
+          .bind(1, id)
+          .step();
+    }
+    exec("COMMIT");
+    return ids;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
-void JobStore::requeue(int64_t id) {
+std::vector<int64_t> SqliteJobStore::requeue_expired() {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_,
-              "UPDATE jobs SET status = 'queued', interrupted = interrupted + 1, step = 0 WHERE "
-              "id = ? AND status = 'running'");
-  s.bind(1, id).step();
+  return requeue_where("lease_until < ?", now_seconds());
 }
 
-bool JobStore::remove(int64_t id) {
+std::vector<int64_t> SqliteJobStore::requeue_all_running() {
   std::lock_guard<std::mutex> lock(mu_);
-  Statement s(db_, "DELETE FROM jobs WHERE id = ?");
-  s.bind(1, id).step();
-  return sqlite3_changes(db_) > 0;
+  return requeue_where("? > 0", now_seconds());  // every running job
+}
+
+void SqliteJobStore::set_progress(int64_t id, const std::string& worker, int step) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement(db_, "UPDATE jobs SET step = ? WHERE id = ? AND status = 'running' AND worker = ?")
+      .bind(1, int64_t{step})
+      .bind(2, id)
+      .bind(3, worker)
+      .step();
+}
+
+bool SqliteJobStore::mark_finished(int64_t id, const std::string& worker,
+                                   const nlohmann::json& result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    const double now = now_seconds();
+    Statement(db_,
+              "UPDATE jobs SET status = 'finished', finished_at = ?, result = ?, step = "
+              "total_steps, lease_until = 0 WHERE id = ? AND status = 'running' AND worker = ?")
+        .bind(1, now)
+        .bind(2, result.dump())
+        .bind(3, id)
+        .bind(4, worker)
+        .step();
+    const bool done = sqlite3_changes(db_) > 0;
+    if (done) end_attempt(id, "finished", now);
+    exec("COMMIT");
+    return done;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+bool SqliteJobStore::mark_failed(int64_t id, const std::string& worker, const std::string& error,
+                                 const nlohmann::json& result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    const double now = now_seconds();
+    Statement(db_,
+              "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, result = ?, "
+              "lease_until = 0 WHERE id = ? AND status = 'running' AND worker = ?")
+        .bind(1, now)
+        .bind(2, error)
+        .bind(3, (result.is_object() ? result : nlohmann::json::object()).dump())
+        .bind(4, id)
+        .bind(5, worker)
+        .step();
+    const bool done = sqlite3_changes(db_) > 0;
+    if (done) end_attempt(id, "failed", now);
+    exec("COMMIT");
+    return done;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+bool SqliteJobStore::requeue(int64_t id, const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    Statement(db_,
+              "UPDATE jobs SET status = 'queued', interrupted = interrupted + 1, step = 0, "
+              "worker = '', lease_until = 0 WHERE id = ? AND status = 'running' AND worker = ?")
+        .bind(1, id)
+        .bind(2, worker)
+        .step();
+    const bool done = sqlite3_changes(db_) > 0;
+    if (done) end_attempt(id, "requeued", now_seconds());
+    exec("COMMIT");
+    return done;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+bool SqliteJobStore::mark_cancelled(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    const double now = now_seconds();
+    Statement(db_,
+              "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_until = 0 WHERE id = ? "
+              "AND status IN ('queued', 'running')")
+        .bind(1, now)
+        .bind(2, id)
+        .step();
+    const bool done = sqlite3_changes(db_) > 0;
+    if (done) end_attempt(id, "cancelled", now);
+    exec("COMMIT");
+    return done;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+std::vector<Attempt> SqliteJobStore::attempts(int64_t job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement s(db_,
+              "SELECT job, number, worker, claimed_at, ended_at, outcome FROM attempts WHERE "
+              "job = ? ORDER BY number");
+  s.bind(1, job);
+  std::vector<Attempt> out;
+  while (s.step()) {
+    out.push_back({s.int_at(0), static_cast<int>(s.int_at(1)), s.text_at(2), s.double_at(3),
+                   s.double_at(4), s.text_at(5)});
+  }
+  return out;
+}
+
+void SqliteJobStore::heartbeat(const WorkerInfo& w, int64_t job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement(db_,
+            "INSERT INTO workers (id, host, model, device, memory_budget_bytes, last_seen, job) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = "
+            "excluded.last_seen, job = excluded.job")
+      .bind(1, w.id)
+      .bind(2, w.host)
+      .bind(3, w.model)
+      .bind(4, w.device)
+      .bind(5, w.memory_budget_bytes)
+      .bind(6, now_seconds())
+      .bind(7, job)
+      .step();
+}
+
+void SqliteJobStore::remove_worker(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement(db_, "DELETE FROM workers WHERE id = ?").bind(1, id).step();
+}
+
+std::vector<WorkerRecord> SqliteJobStore::workers(double seen_within_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement s(db_,
+              "SELECT id, host, model, device, memory_budget_bytes, last_seen, job FROM workers "
+              "WHERE last_seen >= ? ORDER BY id");
+  s.bind(1, now_seconds() - seen_within_seconds);
+  std::vector<WorkerRecord> out;
+  while (s.step()) {
+    WorkerRecord r;
+    r.info = {s.text_at(0), s.text_at(1), s.text_at(2), s.text_at(3), s.int_at(4)};
+    r.last_seen = s.double_at(5);
+    r.job = s.int_at(6);
+    out.push_back(r);
+  }
+  return out;
+}
+
+int64_t SqliteJobStore::append_event(int64_t job, const std::string& type,
+                                     const nlohmann::json& data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement(db_, "INSERT INTO events (job, type, data, created_at) VALUES (?, ?, ?, ?)")
+      .bind(1, job)
+      .bind(2, type)
+      .bind(3, data.dump())
+      .bind(4, now_seconds())
+      .step();
+  return sqlite3_last_insert_rowid(db_);
+}
+
+std::vector<StoredEvent> SqliteJobStore::events_after(int64_t after, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement s(db_, "SELECT id, job, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?");
+  s.bind(1, after).bind(2, int64_t{limit});
+  std::vector<StoredEvent> out;
+  while (s.step()) {
+    out.push_back({s.int_at(0), s.int_at(1), s.text_at(2),
+                   nlohmann::json::parse(s.text_at(3), nullptr, false)});
+  }
+  return out;
+}
+
+void SqliteJobStore::wait_for_news(std::chrono::milliseconds timeout) {
+  // No notifications in SQLite: the caller polls.
+  std::this_thread::sleep_for(std::min(timeout, std::chrono::milliseconds(200)));
+}
+
+int SqliteJobStore::prune_events(double age_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Statement(db_,
+            "DELETE FROM events WHERE job IN (SELECT id FROM jobs WHERE status IN ('finished', "
+            "'failed', 'cancelled') AND finished_at < ?) OR job NOT IN (SELECT id FROM jobs)")
+      .bind(1, now_seconds() - age_seconds)
+      .step();
+  return sqlite3_changes(db_);
 }
 
 }  // namespace i2v::server
