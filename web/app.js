@@ -55,7 +55,11 @@ async function refreshSystem() {
     $("#system").textContent = `${s.device} · model ${s.model.model.split("/").pop()} (${s.plan.precision}` +
       (eight ? `; 8-bit weights: ${eight}, approximate` : "") + `) · ` +
       `RSS ${bytes(s.memory.rss_bytes)}, ${bytes(s.memory.available_bytes)} free of ` +
-      `${bytes(s.memory.total_bytes)} · queue ${s.queue_length}`;
+      `${bytes(s.memory.total_bytes)} · queue ${s.queue_length}` +
+      (s.jobs_store && s.jobs_store.startsWith("postgres")
+        ? ` · ${s.workers.length} worker${s.workers.length === 1 ? "" : "s"} (` +
+          `${s.workers.filter((w) => w.job !== null).length} busy)`
+        : "");
   } catch (e) {
     $("#system").textContent = "server unreachable: " + e.message;
   }
@@ -276,7 +280,9 @@ function watch(job) {
   es.addEventListener("queued", () => setStatus("Waiting in the queue…"));
   es.addEventListener("started", (e) => {
     const d = data(e);
-    setStatus(`Generating… (attempt ${d.attempt})`);
+    const shared = state.system && (state.system.jobs_store || "").startsWith("postgres");
+    const where = shared && d.worker ? ` on ${d.worker.split(":")[0]}` : "";  // its host
+    setStatus(`Generating${where}… (attempt ${d.attempt})`);
     $("#progress").hidden = false; $("#progress").value = 0; $("#cancel").hidden = false;
   });
   es.addEventListener("step", (e) => {
@@ -316,7 +322,9 @@ function watch(job) {
   es.addEventListener("finished", end);
   es.addEventListener("failed", end);
   es.addEventListener("cancelled", end);
-  es.addEventListener("interrupted", () => setStatus("The server stopped; the job will resume when it is back."));
+  es.addEventListener("interrupted", (e) => setStatus(data(e).reason === "the server is stopping"
+    ? "The server stopped; the job will resume when it is back."
+    : `Interrupted (${data(e).reason}); the job is queued again.`));
 }
 
 async function cancel(id) {

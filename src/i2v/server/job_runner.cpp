@@ -320,7 +320,9 @@ void JobRunner::run_job(const Job& job, double claim_seconds) {
     } else {
       store_.requeue(id, me);
       spdlog::info("job {}: interrupted by shutdown, back in the queue", id);
-      publish("interrupted", {{"job", id}, {"reason", "the server is stopping"}});
+      publish("interrupted",
+              {{"job", id},
+               {"reason", store_.shared() ? "the worker is stopping" : "the server is stopping"}});
     }
   } catch (const std::exception& e) {
     const std::string reason = error_message(e);

@@ -29,7 +29,7 @@ struct UNetInputs {
   at::Tensor encoder_hidden_states;  // (B, L, cross_attention_dim)
   // (B, in_channels, h, w): the latents the image context tokens come from; undefined = frame 0
   // of image_latents. A frame window that does not start at frame 0 passes the video's frame 0.
-  at::Tensor context_image_latents;
+  at::Tensor context_image_latents = {};  // (defaulted: callers may leave it out)
 };
 
 // Called with (module path, output) after each top-level stage when set (tests, debugging).
