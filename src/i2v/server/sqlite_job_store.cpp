@@ -144,6 +144,19 @@ SqliteJobStore::~SqliteJobStore() {
   sqlite3_close(db_);
 }
 
+template <class F>
+auto SqliteJobStore::transaction(F body) {
+  exec("BEGIN IMMEDIATE");  // takes the write lock now: no other connection writes in between
+  try {
+    auto out = body();
+    exec("COMMIT");
+    return out;
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
 void SqliteJobStore::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -154,8 +167,7 @@ void SqliteJobStore::exec(const std::string& sql) {
 }
 
 void SqliteJobStore::migrate() {
-  exec("BEGIN IMMEDIATE");
-  try {
+  transaction([&] {
     exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
     int version = 0;
     {
@@ -177,11 +189,8 @@ void SqliteJobStore::migrate() {
     }
     for (int v = version; v < kJobStoreSchemaVersion; ++v) exec(kMigrations[v]);
     exec("UPDATE schema_version SET version = " + std::to_string(kJobStoreSchemaVersion));
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+    return 0;
+  });
 }
 
 int SqliteJobStore::schema_version() {
@@ -247,24 +256,19 @@ int SqliteJobStore::count(JobStatus status) {
 
 bool SqliteJobStore::remove(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  return transaction([&] {
     Statement(db_, "DELETE FROM events WHERE job = ?").bind(1, id).step();
     Statement(db_, "DELETE FROM attempts WHERE job = ?").bind(1, id).step();
     Statement(db_, "DELETE FROM jobs WHERE id = ?").bind(1, id).step();
     const bool removed = sqlite3_changes(db_) > 0;
-    exec("COMMIT");
     return removed;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::optional<Job> SqliteJobStore::claim(const WorkerInfo& worker, double lease_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");  // one writer: no other process can claim between select and update
-  try {
+  // One writer at a time: no other process can claim between the select and the update.
+  return transaction([&]() -> std::optional<Job> {
     const double now = now_seconds();
     int64_t id = 0;
     {
@@ -276,10 +280,7 @@ std::optional<Job> SqliteJobStore::claim(const WorkerInfo& worker, double lease_
           .bind(3, worker.memory_budget_bytes);
       if (s.step()) id = s.int_at(0);
     }
-    if (id == 0) {
-      exec("COMMIT");
-      return std::nullopt;
-    }
+    if (id == 0) return std::nullopt;
     Statement(db_,
               "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
               "step = 0, error = '', worker = ?, lease_until = ? WHERE id = ?")
@@ -296,12 +297,8 @@ std::optional<Job> SqliteJobStore::claim(const WorkerInfo& worker, double lease_
         .bind(3, id)
         .step();
     Job job = query_jobs("id = ?", id, true).at(0);
-    exec("COMMIT");
     return job;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 Lease SqliteJobStore::renew(int64_t id, const std::string& worker, double lease_seconds) {
@@ -330,8 +327,7 @@ void SqliteJobStore::end_attempt(int64_t id, const std::string& outcome, double 
 }
 
 std::vector<int64_t> SqliteJobStore::requeue_where(const std::string& condition, double now) {
-  exec("BEGIN IMMEDIATE");
-  try {
+  return transaction([&] {
     std::vector<int64_t> ids;
     {
       Statement s(db_,
@@ -352,12 +348,8 @@ std::vector<int64_t> SqliteJobStore::requeue_where(const std::string& condition,
           .bind(1, id)
           .step();
     }
-    exec("COMMIT");
     return ids;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::vector<int64_t> SqliteJobStore::requeue_expired() {
@@ -382,8 +374,7 @@ void SqliteJobStore::set_progress(int64_t id, const std::string& worker, int ste
 bool SqliteJobStore::mark_finished(int64_t id, const std::string& worker,
                                    const nlohmann::json& result) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  return transaction([&] {
     const double now = now_seconds();
     Statement(db_,
               "UPDATE jobs SET status = 'finished', finished_at = ?, result = ?, step = "
@@ -395,19 +386,14 @@ bool SqliteJobStore::mark_finished(int64_t id, const std::string& worker,
         .step();
     const bool done = sqlite3_changes(db_) > 0;
     if (done) end_attempt(id, "finished", now);
-    exec("COMMIT");
     return done;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 bool SqliteJobStore::mark_failed(int64_t id, const std::string& worker, const std::string& error,
                                  const nlohmann::json& result) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  return transaction([&] {
     const double now = now_seconds();
     Statement(db_,
               "UPDATE jobs SET status = 'failed', finished_at = ?, error = ?, result = ?, "
@@ -420,18 +406,13 @@ bool SqliteJobStore::mark_failed(int64_t id, const std::string& worker, const st
         .step();
     const bool done = sqlite3_changes(db_) > 0;
     if (done) end_attempt(id, "failed", now);
-    exec("COMMIT");
     return done;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 bool SqliteJobStore::requeue(int64_t id, const std::string& worker) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  return transaction([&] {
     Statement(db_,
               "UPDATE jobs SET status = 'queued', interrupted = interrupted + 1, step = 0, "
               "worker = '', lease_until = 0 WHERE id = ? AND status = 'running' AND worker = ?")
@@ -440,18 +421,13 @@ bool SqliteJobStore::requeue(int64_t id, const std::string& worker) {
         .step();
     const bool done = sqlite3_changes(db_) > 0;
     if (done) end_attempt(id, "requeued", now_seconds());
-    exec("COMMIT");
     return done;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 bool SqliteJobStore::mark_cancelled(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  exec("BEGIN IMMEDIATE");
-  try {
+  return transaction([&] {
     const double now = now_seconds();
     Statement(db_,
               "UPDATE jobs SET status = 'cancelled', finished_at = ?, lease_until = 0 WHERE id = ? "
@@ -461,12 +437,8 @@ bool SqliteJobStore::mark_cancelled(int64_t id) {
         .step();
     const bool done = sqlite3_changes(db_) > 0;
     if (done) end_attempt(id, "cancelled", now);
-    exec("COMMIT");
     return done;
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::vector<Attempt> SqliteJobStore::attempts(int64_t job) {

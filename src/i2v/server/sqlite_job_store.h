@@ -55,6 +55,9 @@ class SqliteJobStore : public JobStore {
 
  private:
   void exec(const std::string& sql);
+  // BEGIN IMMEDIATE; body(); COMMIT, rolled back when body throws. Returns body's value.
+  template <class F>
+  auto transaction(F body);
   void migrate();
   std::vector<Job> query_jobs(const std::string& where, int64_t arg, bool bind_arg);
   // Ends the current attempt of `id` with `outcome` (under the lock, in a transaction).
