@@ -186,5 +186,33 @@ TEST(ScaleOut, FrontAndWorkerOutliveADatabaseRestart) {
   EXPECT_EQ(done.value("worker", ""), w->ready_value());
 }
 
+// Cancelling at the front a job that a worker elsewhere runs: the worker finds the lease
+// cancelled at its next renewal, stops, records nothing, and goes on with the next job.
+TEST(ScaleOut, CancellingAtTheFrontStopsTheRemoteWorker) {
+  TempDir tmp;
+  const std::string url = ScratchPostgres::get().fresh_database();
+  ServeProcess front(tmp.path(), "front.log", "--jobs " + url + " --no-local-worker");
+  ASSERT_GT(front.port(), 0) << front.log();
+  auto w = start_worker(tmp.path(), "worker.log", url, "--lease-seconds 3");
+  ASSERT_TRUE(w->ready()) << w->log();
+  const int64_t id = front.submit(small_params(100));
+  auto mid = front.wait_for(id, [](const nlohmann::json& j) { return j.value("step", 0) >= 1; });
+  ASSERT_EQ(mid.value("status", ""), "running") << mid.dump();
+  auto r = front.client().Delete(("/api/jobs/" + std::to_string(id)).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  const int64_t next = front.submit(small_params(1));
+  const auto done = front.wait_for(next, finished, 60);
+  EXPECT_EQ(done.value("status", ""), "finished") << done.dump() << w->log();
+  const auto cancelled = front.get("/api/jobs/" + std::to_string(id));
+  EXPECT_EQ(cancelled.at("status"), "cancelled");
+  EXPECT_LT(cancelled.at("step").get<int>(), 100);  // it stopped, it did not run to the end
+  EXPECT_TRUE(cancelled.at("result").empty());
+  EXPECT_NE(w->log().find("job " + std::to_string(id) + ": cancelled"), std::string::npos)
+      << w->log();
+  EXPECT_EQ(query(url, "SELECT outcome FROM attempts WHERE job = " + std::to_string(id))[0][0],
+            "cancelled");
+}
+
 }  // namespace
 }  // namespace i2v::test
