@@ -162,8 +162,9 @@ TEST(ScaleOut, AJobNoWorkerCanRunIsRefusedAtOnce) {
   EXPECT_NE(r->body.find("no worker can run this job"), std::string::npos) << r->body;
 }
 
-// The database restarts under a front and a worker: both reconnect and go on (a request that
-// met the broken connection fails once with a 5xx, as a client retries it).
+// The database restarts under a front and a worker, in the middle of a job: the job goes on and
+// is recorded once the database is back (same attempt), both processes reconnect and go on (a
+// request that met the broken connection fails once with a 5xx, as a client retries it).
 TEST(ScaleOut, FrontAndWorkerOutliveADatabaseRestart) {
   TempDir tmp;
   const std::string url = ScratchPostgres::get().fresh_database();
@@ -171,19 +172,32 @@ TEST(ScaleOut, FrontAndWorkerOutliveADatabaseRestart) {
   ASSERT_GT(front.port(), 0) << front.log();
   auto w = start_worker(tmp.path(), "worker.log", url);
   ASSERT_TRUE(w->ready()) << w->log();
-  const int64_t before = front.submit(small_params(1));
-  ASSERT_EQ(front.wait_for(before, finished).value("status", ""), "finished");
+  const int64_t during = front.submit(small_params(8));
+  auto mid =
+      front.wait_for(during, [](const nlohmann::json& j) { return j.value("step", 0) >= 1; });
+  ASSERT_EQ(mid.value("status", ""), "running") << mid.dump();
+  ASSERT_LT(mid.value("step", 0), 8) << "the job ended before the restart; make it longer";
   ScratchPostgres::get().restart();
+  nlohmann::json done = nlohmann::json::object();
+  for (int i = 0; i < 600 && done.value("status", "") != "finished"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    done = front.get("/api/jobs/" + std::to_string(during));
+    if (!done.is_object()) done = nlohmann::json::object();  // an error while it reconnects
+  }
+  ASSERT_EQ(done.value("status", ""), "finished") << done.dump() << w->log();
+  EXPECT_EQ(done.at("attempts"), 1) << w->log();
+  EXPECT_EQ(done.at("interrupted"), 0);
+  EXPECT_TRUE(fs::exists(tmp / "outputs" / done["result"]["video"].get<std::string>()));
   int64_t after = 0;
   for (int i = 0; i < 50 && after == 0; ++i) {
     after = front.submit(small_params(1));
     if (after == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   ASSERT_GT(after, 0) << front.log();
-  const auto done = front.wait_for(after, finished);
-  EXPECT_EQ(done.value("status", ""), "finished") << done.dump() << w->log();
+  const auto next = front.wait_for(after, finished);
+  EXPECT_EQ(next.value("status", ""), "finished") << next.dump() << w->log();
   EXPECT_TRUE(w->running());
-  EXPECT_EQ(done.value("worker", ""), w->ready_value());
+  EXPECT_EQ(next.value("worker", ""), w->ready_value());
 }
 
 // Cancelling at the front a job that a worker elsewhere runs: the worker finds the lease

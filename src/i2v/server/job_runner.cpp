@@ -205,7 +205,11 @@ void JobRunner::run_job(const Job& job, double claim_seconds) {
         progress_ = RunningProgress{id, s.step, s.total, s.seconds_per_step, s.eta_seconds};
       }
       const auto t_progress = std::chrono::steady_clock::now();
-      store_.set_progress(id, me, s.step);
+      try {
+        store_.set_progress(id, me, s.step);
+      } catch (const IoError& e) {  // the database is away for a moment: the job goes on
+        spdlog::warn("job {}: cannot record step {}: {}", id, s.step, e.what());
+      }
       queue_seconds += since(t_progress);
       publish("step", {{"job", id},
                        {"step", s.step},
@@ -291,7 +295,24 @@ void JobRunner::run_job(const Job& job, double claim_seconds) {
               {"worker", me},
               {"queue_seconds", queue_seconds},
               {"peak_rss_bytes", mem.peak_rss_bytes}};
-    if (!store_.mark_finished(id, me, result)) {
+    // Recorded even through a short database outage: retried for one lease (beyond it the
+    // job is someone else's anyway). The files stay when it cannot be recorded at all.
+    bool recorded = false;
+    for (const auto t_record = std::chrono::steady_clock::now();;) {
+      try {
+        recorded = store_.mark_finished(id, me, result);
+        break;
+      } catch (const IoError& e) {
+        if (since(t_record) > options_.lease_seconds) {
+          spdlog::error("job {}: finished ({}), but the job store is unreachable: {}", id,
+                        names.video.string(), e.what());
+          throw;
+        }
+        spdlog::warn("job {}: finished; cannot record it yet ({}), retrying", id, e.what());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+    if (!recorded) {
       // The lease ran out and the job is (or will be) someone else's: theirs is the result.
       spdlog::warn("job {}: finished, but its lease was lost; discarding this copy", id);
       remove_output_files(names);
@@ -299,10 +320,11 @@ void JobRunner::run_job(const Job& job, double claim_seconds) {
     }
     spdlog::info("job {}: finished in {:.1f} s -> {}", id, since(t_start),
                  names.video.filename().string());
-    auto done = store_.get(id);
+    Job done = job;
+    done.result = result;
     publish("finished", {{"job", id},
                          {"seconds", since(t_start)},
-                         {"urls", done ? to_json(*done)["urls"] : nlohmann::json::object()},
+                         {"urls", to_json(done)["urls"]},
                          {"result", result}});
   } catch (const CancelledError&) {
     bool by_user, lost;
