@@ -2,7 +2,8 @@
 # Throughput of the shared PostgreSQL queue: one `i2v serve --jobs ... --no-local-worker` front
 # and 1, 2, 3 `i2v worker`s (one thread each) on the built-in tiny model, JOBS jobs per run;
 # prints jobs per minute and the queue's cost per job (claim + image + progress + events, as the
-# workers recorded it in each result's queue_seconds), on a scratch server (scripts/pg-scratch).
+# workers recorded it in each result's queue_seconds; the claim alone, claim_seconds; and the
+# number of events), on a scratch server (scripts/pg-scratch).
 #
 # WORKERS "0" is the baseline: `i2v serve` alone, SQLite, its own worker thread (no PostgreSQL).
 #
@@ -30,8 +31,8 @@ rows = b''.join(b'\0' + b''.join(bytes((x * 4, y * 4, 128)) for x in range(size)
 open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', size, size, 8, 2, 0, 0, 0))
                               + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
 PY
-echo "| workers | jobs | wall s | jobs/min | queue ms per job (mean) | queue ms per job (max) |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| workers | jobs | wall s | jobs/min | queue ms per job, mean (max) | of which claim ms | events per job |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 for n in $WORKERS; do
   db="w$n"
   psql -q "$BASE" -c "CREATE DATABASE $db" >/dev/null
@@ -76,9 +77,12 @@ import json, sys
 n, t0, t1 = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 jobs = json.load(sys.stdin)["jobs"]
 q = [j["result"]["queue_seconds"] * 1000 for j in jobs]
+c = [j["result"]["claim_seconds"] * 1000 for j in jobs]
+e = [j["result"]["events"] for j in jobs]
 wall = t1 - t0
 label = n if n else "0: serve alone (SQLite, no PostgreSQL)"
-print(f"| {label} | {len(jobs)} | {wall:.1f} | {len(jobs) / wall * 60:.1f} | {sum(q) / len(q):.1f} | {max(q):.1f} |")
+print(f"| {label} | {len(jobs)} | {wall:.1f} | {len(jobs) / wall * 60:.1f} | {sum(q) / len(q):.1f} ({max(q):.1f}) "
+      f"| {sum(c) / len(c):.2f} | {sum(e) / len(e):.0f} |")
 ' "$n" "$t0" "$t1"
   kill "${WPIDS[@]}" "$FRONT" 2>/dev/null || true
   wait "${WPIDS[@]}" "$FRONT" 2>/dev/null || true

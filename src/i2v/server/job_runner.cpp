@@ -171,10 +171,12 @@ void JobRunner::run_job(const Job& job, double claim_seconds) {
   // Time spent talking to the queue for this job (claim, image, progress, events): the cost
   // of sharing it, recorded in the result as queue_seconds.
   double queue_seconds = claim_seconds;
+  int events_published = 0;
   auto publish = [&](const std::string& type, nlohmann::json data) {
     const auto t = std::chrono::steady_clock::now();
     events_.publish(id, type, std::move(data));
     queue_seconds += since(t);
+    ++events_published;
   };
   spdlog::info("job {}: started ({}x{}, {} frames, {} steps, seed {}, attempt {}, worker {})", id,
                p.width, p.height, p.frames, p.steps, p.seed, job.attempts, me);
@@ -294,6 +296,8 @@ void JobRunner::run_job(const Job& job, double claim_seconds) {
               {"loras", meta.value("loras", nlohmann::json::array())},
               {"worker", me},
               {"queue_seconds", queue_seconds},
+              {"claim_seconds", claim_seconds},
+              {"events", events_published + 1},  // with the "finished" below
               {"peak_rss_bytes", mem.peak_rss_bytes}};
     // Recorded even through a short database outage: retried for one lease (beyond it the
     // job is someone else's anyway). The files stay when it cannot be recorded at all.
