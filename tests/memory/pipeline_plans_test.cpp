@@ -10,6 +10,7 @@
 #include "i2v/memory/planner.h"
 #include "i2v/nn/chunking.h"
 #include "i2v/pipeline/i2v_pipeline.h"
+#include "support/golden_run_request.h"
 #include "support/test_support.h"
 
 namespace i2v::pipeline {
@@ -26,25 +27,11 @@ class PipelinePlans : public ::testing::Test {
   static void SetUpTestSuite() {
     memory::install_counting_allocator();
     pipe_ = I2VGenXLPipeline::load(test::golden_pipeline().string()).release();
-    auto run = io::SafetensorsFile::open(test::golden_dir() / "golden/pipeline_run.safetensors");
-    noise_ = run->tensor("initial_noise").clone();
-    posterior_ = run->tensor("vae_posterior_noise").clone();
   }
   static void TearDownTestSuite() { delete pipe_; }
 
   GenerationRequest request(const memory::ExecPlan& plan) const {
-    GenerationRequest r;
-    r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
-    r.prompt = "A red Fox jumping over the frozen lake at sunset, 4k photo!";
-    r.negative_prompt = "blurry, distorted, low quality";
-    r.width = 80;
-    r.height = 48;
-    r.num_frames = 4;
-    r.num_inference_steps = 4;
-    r.guidance_scale = 9.0;
-    r.target_fps = 16;
-    r.initial_noise = noise_;
-    r.vae_posterior_noise = posterior_;
+    GenerationRequest r = test::golden_run_request();
     r.plan = plan;
     return r;
   }
@@ -72,10 +59,8 @@ class PipelinePlans : public ::testing::Test {
   }
 
   static I2VGenXLPipeline* pipe_;
-  static at::Tensor noise_, posterior_;
 };
 I2VGenXLPipeline* PipelinePlans::pipe_ = nullptr;
-at::Tensor PipelinePlans::noise_, PipelinePlans::posterior_;
 
 TEST_F(PipelinePlans, EveryStandardPlanGivesThePlainVideo) {
   PlanRun plain = run(request(memory::named_plan("plain")));

@@ -7,6 +7,7 @@
 #include "i2v/image/decode.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/pipeline/i2v_pipeline.h"
+#include "support/golden_run_request.h"
 #include "support/test_support.h"
 
 namespace i2v::pipeline {
@@ -25,19 +26,8 @@ TEST(PipelineReplay, GoldenRunEndToEnd) {
   auto meta = nlohmann::json::parse(run_file->metadata().at("golden_meta"));
 
   auto pipe = I2VGenXLPipeline::load(test::golden_pipeline().string());
-  GenerationRequest r;
-  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
-  r.prompt = "A red Fox jumping over the frozen lake at sunset, 4k photo!";
-  r.negative_prompt = "blurry, distorted, low quality";
-  r.width = 80;
-  r.height = 48;
-  r.num_frames = 4;
-  r.num_inference_steps = 4;
-  r.guidance_scale = 9.0;
-  r.target_fps = 16;
+  GenerationRequest r = test::golden_run_request();
   r.decode_chunk_size = 1;
-  r.initial_noise = ref.at("initial_noise");
-  r.vae_posterior_noise = ref.at("vae_posterior_noise");
 
   std::map<std::string, at::Tensor> got;
   GenerationHooks hooks;
