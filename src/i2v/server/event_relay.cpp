@@ -14,6 +14,14 @@ void StoreEventSink::publish(int64_t job, const std::string& type, nlohmann::jso
   }
 }
 
+void requeue_lost_jobs(JobStore& store, EventSink& events) {
+  for (int64_t id : store.requeue_expired()) {
+    spdlog::warn("job {}: its worker stopped renewing the lease; queued again", id);
+    events.publish(id, "interrupted", {{"job", id}, {"reason", "the worker was lost"}});
+    events.publish(id, "queued", {{"job", id}, {"recovered", true}});
+  }
+}
+
 EventRelay::EventRelay(JobStore& store, EventBroadcaster& out) : store_(store), out_(out) {}
 
 EventRelay::~EventRelay() {
@@ -39,11 +47,7 @@ void EventRelay::loop() {
     try {
       if (clock::now() - last_sweep > std::chrono::seconds(5)) {
         last_sweep = clock::now();
-        for (int64_t id : store_.requeue_expired()) {
-          spdlog::warn("job {}: its worker stopped renewing the lease; queued again", id);
-          out_.publish(id, "interrupted", {{"job", id}, {"reason", "the worker was lost"}});
-          out_.publish(id, "queued", {{"job", id}, {"recovered", true}});
-        }
+        requeue_lost_jobs(store_, out_);
         store_.prune_events(600);
       }
       for (;;) {

@@ -22,6 +22,10 @@ class StoreEventSink : public EventSink {
   JobStore& store_;
 };
 
+// Re-queues the jobs whose worker stopped renewing its lease and tells `events` (interrupted,
+// then queued). Called by every worker before it claims and by the front's relay.
+void requeue_lost_jobs(JobStore& store, EventSink& events);
+
 class EventRelay {
  public:
   EventRelay(JobStore& store, EventBroadcaster& out);

@@ -7,6 +7,7 @@
 
 #include "i2v/api/image_conversion.h"
 #include "i2v/server/base64.h"
+#include "i2v/server/event_relay.h"
 #include "i2v/server/job_params.h"
 #include "i2v/server/memory_report.h"
 #include "i2v/server/output_files.h"
@@ -126,11 +127,7 @@ void JobRunner::loop() {
       wake_ = false;
     }
     try {
-      for (int64_t id : store_.requeue_expired()) {
-        spdlog::warn("job {}: its worker stopped renewing the lease; queued again", id);
-        events_.publish(id, "interrupted", {{"job", id}, {"reason", "the worker was lost"}});
-        events_.publish(id, "queued", {{"job", id}, {"recovered", true}});
-      }
+      requeue_lost_jobs(store_, events_);
       std::optional<Job> job;
       for (;;) {
         {

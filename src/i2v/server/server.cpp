@@ -40,6 +40,7 @@ Server::Server(ServerOptions options, std::shared_ptr<VideoGenerator> generator)
                   ec.message());
   }
   if (options_.db_path.empty()) options_.db_path = options_.outputs_dir / "i2v-jobs.sqlite";
+  if (options_.model_name.empty()) options_.model_name = model_name_of(generator_->describe());
   store_ = open_job_store(options_.jobs, options_.db_path);
   events_ = std::make_unique<EventBroadcaster>();
   EventSink* runner_events = events_.get();
@@ -56,7 +57,10 @@ Server::Server(ServerOptions options, std::shared_ptr<VideoGenerator> generator)
     }
   }
   if (options_.local_worker) {
-    RunnerOptions ro{options_.outputs_dir, options_.preview_every, options_.lora_dir};
+    RunnerOptions ro;
+    ro.outputs_dir = options_.outputs_dir;
+    ro.preview_every = options_.preview_every;
+    ro.lora_dir = options_.lora_dir;
     ro.worker = local_worker_info(*generator_, options_.model_name);
     if (!store_->shared()) ro.worker.memory_budget_bytes = 0;  // its planner refuses, clearly
     ro.lease_seconds = options_.lease_seconds;

@@ -31,8 +31,10 @@ struct ServerOptions {
   std::string jobs;
   bool local_worker = true;  // run jobs in this process too (off: a front for remote workers)
   double lease_seconds = 30;
-  std::string model_name;  // what jobs submitted here need (workers of another model skip them)
-  std::string token;       // required when host is not loopback
+  // What jobs submitted here need (workers of another model skip them); default: the model
+  // folder's name.
+  std::string model_name;
+  std::string token;  // required when host is not loopback
   SubmissionLimits limits;
   int max_queued = 100;   // queued jobs beyond this are refused with 429
   int preview_every = 0;  // steps between preview frames (0: ~25 per job)

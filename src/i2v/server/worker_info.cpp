@@ -28,7 +28,7 @@ WorkerInfo local_worker_info(const VideoGenerator& generator, const std::string&
 JobNeeds job_needs(const VideoGenerator& generator, const Request& request,
                    const std::string& model_name) {
   JobNeeds n;
-  n.model = model_name.empty() ? model_name_of(generator.describe()) : model_name;
+  n.model = model_name;
   const Estimate e = generator.estimate(request);
   n.memory_bytes = e.predicted_peak_bytes;
   const nlohmann::json j = nlohmann::json::parse(e.json, nullptr, false);

@@ -17,7 +17,7 @@ std::string model_name_of(const nlohmann::json& description);
 // its device and the memory budget its planner fits plans into.
 WorkerInfo local_worker_info(const VideoGenerator& generator, const std::string& model_name);
 
-// What `request` needs from a worker.
+// What `request` needs from a worker of the model named `model_name`.
 JobNeeds job_needs(const VideoGenerator& generator, const Request& request,
                    const std::string& model_name);
 
