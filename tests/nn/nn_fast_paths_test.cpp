@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include "i2v/error.h"
+#include "i2v/kernels/onednn_attention.h"
 #include "i2v/nn/norm.h"
 #include "i2v/nn/sampling.h"
 #include "i2v/nn/scaled_dot_product.h"
@@ -88,6 +89,10 @@ TEST(FastPaths, Bf16AttentionCloseToFloat64) {
   EXPECT_EQ(o.scalar_type(), at::kBFloat16);
   // bf16 inputs and scores: about 1% of the output range.
   EXPECT_LE(max_abs_diff(o, ref), 0.02 * ref.abs().max().item<double>());
+  // Where the blocked oneDNN kernel exists, bf16 attention is that kernel.
+  const at::Tensor qb = q.to(at::kBFloat16), kb = k.to(at::kBFloat16), vb = v.to(at::kBFloat16);
+  const at::Tensor fused = kernels::onednn_attention(qb, kb, vb, scale);
+  if (fused.defined()) EXPECT_TRUE(scaled_dot_product(qb, kb, vb, scale).equal(fused));
 }
 
 TEST(FastPaths, UpsampleDoublingIsExactNearestInBothDtypes) {

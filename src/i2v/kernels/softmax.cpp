@@ -73,6 +73,11 @@ I2V_CLONES void rows_f32_f32(const float* x, float* y, int64_t r0, int64_t r1, i
 
 }  // namespace
 
+void scaled_softmax_rows(const float* x, uint16_t* y, int64_t rows, int64_t n, float scale,
+                         float* buf) {
+  rows_f32_bf16(x, y, 0, rows, n, scale, buf);
+}
+
 at::Tensor scaled_softmax(const at::Tensor& input, double scale, at::ScalarType out_dtype) {
   RECORD_FUNCTION("i2v::softmax", std::vector<c10::IValue>({input}));
   auto ok = [](at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16; };

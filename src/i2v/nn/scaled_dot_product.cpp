@@ -9,6 +9,7 @@
 #include <string>
 
 #include "i2v/error.h"
+#include "i2v/kernels/onednn_attention.h"
 #include "i2v/kernels/softmax.h"
 #include "i2v/nn/autograd.h"
 #include "i2v/nn/shape_check.h"
@@ -52,6 +53,11 @@ at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at
                               double scale) {
   RECORD_FUNCTION("i2v::attention", std::vector<c10::IValue>({q, k, v}));
   check_inputs(q, k, v);
+  if (q.dim() == 4 && !needs_graph(q) && !needs_graph(k) && !needs_graph(v)) {
+    // bf16 on oneDNN: blocked, the scores stay in cache (kernels/onednn_attention.h).
+    at::Tensor fused = kernels::onednn_attention(q, k, v, scale);
+    if (fused.defined()) return fused;
+  }
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   return at::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale);
 #elif TORCH_VERSION_MAJOR == 2
