@@ -42,6 +42,24 @@ TEST(UpsampleConv, PhaseFormEqualsUpsampleThenConvInFloat64AndFloat32) {
   }
 }
 
+// bf16 inputs build their phase kernels in one pass: bit-identical to the float32 builder's
+// result rounded to bf16 (what the conv receives), for weights given in bf16 and in float32.
+TEST(UpsampleConv, Bf16PhaseKernelsEqualFloat32BuilderRounded) {
+  at::Generator g = at::detail::createCPUGenerator(6);
+  for (at::ScalarType wt : {at::kBFloat16, at::kFloat}) {
+    const at::Tensor k = at::randn({24, 40, 3, 3}, g).to(wt);
+    const at::Tensor x = at::randn({1, 40, 3, 3}, g).to(at::kBFloat16);
+    at::Tensor seen;
+    upsample2x_conv3x3(x, k, {}, [&](const at::Tensor&, const at::Tensor& kk, const at::Tensor&) {
+      seen = kk;
+      return at::Tensor();
+    });
+    ASSERT_TRUE(seen.defined());
+    ASSERT_EQ(seen.scalar_type(), at::kBFloat16);
+    EXPECT_TRUE(seen.equal(upsample_phase_kernels(k).to(at::kBFloat16)));
+  }
+}
+
 // bf16 through oneDNN (as the VAE and UNet upsamplers run it): the one extra rounding of the
 // summed taps keeps the error at bf16's level, against the direct bf16 path's.
 TEST(UpsampleConv, Bf16PhaseFormErrorIsBf16Level) {
