@@ -15,6 +15,8 @@
 #ifdef I2V_WITH_ONEDNN
 #include <dnnl.hpp>
 
+#include "i2v/kernels/onednn_engine.h"
+
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -31,11 +33,6 @@ using dt = memory::data_type;
 
 // Scores per block: 128K float32 (512 KiB) plus their bf16 probabilities stay in a core's L2.
 constexpr int64_t kBlockScores = 128 * 1024;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 // The two products of one block shape: scores = q.k^T (float32) and out = probs.v (bf16), on
 // packed (nb, rows, .) operands. k^T and v are reordered once per group into the blocked layouts
@@ -69,7 +66,7 @@ std::shared_ptr<BlockPlan> plan_for(int64_t nb, int64_t rows, int64_t lk, int64_
   plan->p = memory::desc({nb, rows, lk}, dt::bf16, tag::abc);
   plan->v_plain = memory::desc({nb, lk, dv}, dt::bf16, tag::abc);
   plan->o = memory::desc({nb, rows, dv}, dt::bf16, tag::abc);
-  auto& engine = cpu_engine();
+  auto& engine = onednn_cpu_engine();
   // Worker threads run the same primitives at once: each passes its own scratchpad (the
   // library-managed one is shared per primitive in this oneDNN build).
   dnnl::primitive_attr attr;
@@ -166,7 +163,7 @@ at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::
       std::vector<uint16_t> pbuf(group * rows * lk), obuf(group * rows * dv);
       std::vector<float> sbuf(group * rows * lk), row_scratch(lk);
       std::vector<char> kt_packed, v_packed, scratch;
-      auto& engine = cpu_engine();
+      auto& engine = onednn_cpu_engine();
       dnnl::stream stream(engine);
       for (int64_t g = g0; g < g1; ++g) {
         const int64_t e0 = g * group, nb = std::min(group, entries - e0);

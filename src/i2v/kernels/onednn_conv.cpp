@@ -9,6 +9,8 @@
 #ifdef I2V_WITH_ONEDNN
 #include <dnnl.hpp>
 
+#include "i2v/kernels/onednn_engine.h"
+
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,11 +27,6 @@ using dnnl::memory;
 // Below 8x8 outputs per image the per-call weight reorder and the layout changes cost more than
 // they win (4x4: 0.33 TFLOP/s against libtorch's 0.58).
 constexpr int64_t kMinPixels = 64;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 struct Plan {
   dnnl::convolution_forward::primitive_desc pd;
@@ -62,7 +59,7 @@ std::shared_ptr<Plan> plan_for(const at::Tensor& x, bool x_nchw, const at::Tenso
   const memory::dims w_dims(w.sizes().begin(), w.sizes().end());
   const memory::desc src(src_dims, dt::bf16, tag::nhwc), dst(out_dims, dt::bf16, tag::nhwc);
   const memory::desc weights_any(w_dims, dt::bf16, tag::any);
-  auto& engine = cpu_engine();
+  auto& engine = onednn_cpu_engine();
   const memory::dims strides{stride, stride}, pad{padding, padding};
   auto desc =
       bias.defined()
@@ -114,7 +111,7 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     at::internal::lazy_init_num_threads();
     const memory::dims out_dims{x.size(0), w.size(0), oh, ow};
     const std::shared_ptr<Plan> plan = plan_for(x, x_nchw, w, bias, stride, padding, out_dims);
-    auto& engine = cpu_engine();
+    auto& engine = onednn_cpu_engine();
     dnnl::stream stream(engine);
     at::Tensor src_nhwc = x;
     memory src(plan->src_given, engine, const_cast<void*>(x.data_ptr()));

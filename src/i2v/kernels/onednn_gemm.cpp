@@ -10,6 +10,8 @@
 #ifdef I2V_WITH_ONEDNN
 #include <dnnl.hpp>
 
+#include "i2v/kernels/onednn_engine.h"
+
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -25,11 +27,6 @@ namespace {
 constexpr int64_t kMinRows = 256;
 
 using dnnl::memory;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 // Everything that depends only on the shapes and layouts: built once, reused every step.
 struct Plan {
@@ -71,7 +68,7 @@ std::shared_ptr<Plan> plan_for(const at::Tensor& x, const at::Tensor& w, const a
     ops.append_sum(1.0f);
     attr.set_post_ops(ops);
   }
-  auto& engine = cpu_engine();
+  auto& engine = onednn_cpu_engine();
   dnnl::matmul::desc desc =
       bias.defined()
           ? dnnl::matmul::desc(
@@ -123,7 +120,7 @@ bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bia
     // worker) libtorch's thread count first, as libtorch's own kernels do.
     at::internal::lazy_init_num_threads();
     const std::shared_ptr<Plan> plan = plan_for(x, w, bias, out, accumulate);
-    auto& engine = cpu_engine();
+    auto& engine = onednn_cpu_engine();
     dnnl::stream stream(engine);
     // The packed weights live in an ordinary tensor: its block comes back through the reuse
     // cache on the next call of the same shape.
