@@ -6,23 +6,15 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 
+#include "bench_timing.h"
 #include "i2v/kernels/onednn_attention.h"
 #include "i2v/kernels/softmax.h"
 
 namespace {
-
-double seconds(const std::function<void()>& fn, int runs) {
-  fn();  // warm-up (primitive creation, page faults)
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < runs; ++i) fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / runs;
-}
 
 double max_rel(const at::Tensor& y, const at::Tensor& ref) {
   return (y.to(at::kDouble) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
@@ -54,7 +46,7 @@ int main(int argc, char** argv) {
     at::Tensor y_torch, y_plain, y_fused;
     const at::Tensor q3 = q.reshape({-1, s.lq, s.d}), k3 = k.reshape({-1, s.lk, s.d}),
                      v3 = v.reshape({-1, s.lk, s.d});
-    const double t_torch = seconds(
+    const double t_torch = seconds_per_call(
         [&] {
           at::Tensor scores =
               at::bmm(q.reshape({-1, s.lq, s.d}), k.reshape({-1, s.lk, s.d}).transpose(1, 2)) *
@@ -63,7 +55,7 @@ int main(int argc, char** argv) {
                         .view({s.n, s.heads, s.lq, s.d});
         },
         runs);
-    const double t_plain = seconds(
+    const double t_plain = seconds_per_call(
         [&] {
           at::Tensor scores =
               at::bmm(q.reshape({-1, s.lq, s.d}), k.reshape({-1, s.lk, s.d}).transpose(1, 2));
@@ -74,7 +66,8 @@ int main(int argc, char** argv) {
         runs);
     double t_fused = -1;
     if (i2v::kernels::onednn_attention_enabled()) {
-      t_fused = seconds([&] { y_fused = i2v::kernels::onednn_attention(q, k, v, scale); }, runs);
+      t_fused =
+          seconds_per_call([&] { y_fused = i2v::kernels::onednn_attention(q, k, v, scale); }, runs);
     }
     const double flops = 4.0 * s.n * s.heads * s.lq * s.lk * s.d;
     std::printf(

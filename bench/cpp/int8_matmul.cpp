@@ -8,23 +8,16 @@
 #include <ATen/Parallel.h>
 #include <dnnl.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <unordered_map>
+
+#include "bench_timing.h"
 
 using dnnl::memory;
 using dt = memory::data_type;
 
 namespace {
-
-double seconds(const std::function<void()>& fn, int runs) {
-  fn();  // warm-up (primitive creation, page faults)
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < runs; ++i) fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / runs;
-}
 
 double rel_rms(const at::Tensor& y, const at::Tensor& ref) {
   return ((y.to(at::kDouble) - ref).norm() / ref.norm()).item<double>();
@@ -60,7 +53,7 @@ int main(int argc, char** argv) {
     dnnl::reorder(wb_src, wb_packed).execute(stream, wb_src, wb_packed);
     at::Tensor yb_t = at::empty({m, n}, at::kBFloat16);
     dnnl::matmul bmm(bpd);
-    const double t_bf16 = seconds(
+    const double t_bf16 = seconds_per_call(
         [&] {
           bmm.execute(stream, {{DNNL_ARG_SRC, memory(xb, engine, x.data_ptr())},
                                {DNNL_ARG_WEIGHTS, wb_packed},
@@ -100,8 +93,8 @@ int main(int argc, char** argv) {
                     memory({{n}, dt::f32, memory::format_tag::a}, engine, sw_c.data_ptr())}});
     };
     quantize_x();
-    const double t_int8_gemm = seconds(product, runs);
-    const double t_int8_all = seconds(
+    const double t_int8_gemm = seconds_per_call(product, runs);
+    const double t_int8_all = seconds_per_call(
         [&] {
           quantize_x();
           product();

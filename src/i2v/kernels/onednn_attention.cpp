@@ -18,7 +18,6 @@
 #include "i2v/kernels/onednn_engine.h"
 
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <vector>
 #endif
@@ -47,53 +46,49 @@ struct BlockPlan {
   memory::desc scratch;
 };
 
-std::mutex g_mu;
-std::unordered_map<std::string, std::shared_ptr<BlockPlan>> g_plans;
+OnednnPlanCache<BlockPlan> g_plans(256);
 
 std::shared_ptr<BlockPlan> plan_for(int64_t nb, int64_t rows, int64_t lk, int64_t d, int64_t dv) {
   const std::string key = std::to_string(nb) + "," + std::to_string(rows) + "," +
                           std::to_string(lk) + "," + std::to_string(d) + "," + std::to_string(dv);
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_plans.find(key);
-  if (it != g_plans.end()) return it->second;
-  if (g_plans.size() > 256) g_plans.clear();  // a long-running server's shapes: stay bounded
-  auto plan = std::make_shared<BlockPlan>();
-  using tag = memory::format_tag;
-  plan->q = memory::desc({nb, rows, d}, dt::bf16, tag::abc);
-  // k packed (nb, lk, d) row-major, seen as its transpose (nb, d, lk).
-  plan->kt_plain = memory::desc({nb, d, lk}, dt::bf16, memory::dims{lk * d, 1, d});
-  plan->s = memory::desc({nb, rows, lk}, dt::f32, tag::abc);
-  plan->p = memory::desc({nb, rows, lk}, dt::bf16, tag::abc);
-  plan->v_plain = memory::desc({nb, lk, dv}, dt::bf16, tag::abc);
-  plan->o = memory::desc({nb, rows, dv}, dt::bf16, tag::abc);
-  auto& engine = onednn_cpu_engine();
-  // Worker threads run the same primitives at once: each passes its own scratchpad (the
-  // library-managed one is shared per primitive in this oneDNN build).
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::matmul::primitive_desc scores_pd(
-      dnnl::matmul::desc(plan->q, memory::desc({nb, d, lk}, dt::bf16, tag::any), plan->s), attr,
-      engine);
-  const dnnl::matmul::primitive_desc values_pd(
-      dnnl::matmul::desc(plan->p, memory::desc({nb, lk, dv}, dt::bf16, tag::any), plan->o), attr,
-      engine);
-  plan->scores = dnnl::matmul(scores_pd);
-  plan->values = dnnl::matmul(values_pd);
-  plan->kt_packed = scores_pd.weights_desc();
-  plan->v_packed = values_pd.weights_desc();
-  const dnnl::reorder::primitive_desc pack_kt_pd(engine, plan->kt_plain, engine, plan->kt_packed,
-                                                 attr);
-  const dnnl::reorder::primitive_desc pack_v_pd(engine, plan->v_plain, engine, plan->v_packed,
-                                                attr);
-  plan->pack_kt = dnnl::reorder(pack_kt_pd);
-  plan->pack_v = dnnl::reorder(pack_v_pd);
-  plan->scratch_bytes =
-      std::max({scores_pd.scratchpad_desc().get_size(), values_pd.scratchpad_desc().get_size(),
-                pack_kt_pd.scratchpad_desc().get_size(), pack_v_pd.scratchpad_desc().get_size()});
-  plan->scratch =
-      memory::desc({std::max<int64_t>(1, plan->scratch_bytes)}, dt::u8, memory::format_tag::a);
-  g_plans.emplace(key, plan);
-  return plan;
+  return g_plans.get(key, [&] {
+    auto plan = std::make_shared<BlockPlan>();
+    using tag = memory::format_tag;
+    plan->q = memory::desc({nb, rows, d}, dt::bf16, tag::abc);
+    // k packed (nb, lk, d) row-major, seen as its transpose (nb, d, lk).
+    plan->kt_plain = memory::desc({nb, d, lk}, dt::bf16, memory::dims{lk * d, 1, d});
+    plan->s = memory::desc({nb, rows, lk}, dt::f32, tag::abc);
+    plan->p = memory::desc({nb, rows, lk}, dt::bf16, tag::abc);
+    plan->v_plain = memory::desc({nb, lk, dv}, dt::bf16, tag::abc);
+    plan->o = memory::desc({nb, rows, dv}, dt::bf16, tag::abc);
+    auto& engine = onednn_cpu_engine();
+    // Worker threads run the same primitives at once: each passes its own scratchpad (the
+    // library-managed one is shared per primitive in this oneDNN build).
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::matmul::primitive_desc scores_pd(
+        dnnl::matmul::desc(plan->q, memory::desc({nb, d, lk}, dt::bf16, tag::any), plan->s), attr,
+        engine);
+    const dnnl::matmul::primitive_desc values_pd(
+        dnnl::matmul::desc(plan->p, memory::desc({nb, lk, dv}, dt::bf16, tag::any), plan->o), attr,
+        engine);
+    plan->scores = dnnl::matmul(scores_pd);
+    plan->values = dnnl::matmul(values_pd);
+    plan->kt_packed = scores_pd.weights_desc();
+    plan->v_packed = values_pd.weights_desc();
+    const dnnl::reorder::primitive_desc pack_kt_pd(engine, plan->kt_plain, engine, plan->kt_packed,
+                                                   attr);
+    const dnnl::reorder::primitive_desc pack_v_pd(engine, plan->v_plain, engine, plan->v_packed,
+                                                  attr);
+    plan->pack_kt = dnnl::reorder(pack_kt_pd);
+    plan->pack_v = dnnl::reorder(pack_v_pd);
+    plan->scratch_bytes =
+        std::max({scores_pd.scratchpad_desc().get_size(), values_pd.scratchpad_desc().get_size(),
+                  pack_kt_pd.scratchpad_desc().get_size(), pack_v_pd.scratchpad_desc().get_size()});
+    plan->scratch =
+        memory::desc({std::max<int64_t>(1, plan->scratch_bytes)}, dt::u8, memory::format_tag::a);
+    return plan;
+  });
 }
 
 bool env_enabled() {
@@ -156,7 +151,8 @@ at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::
   const int64_t groups = (entries + group - 1) / group;
   try {
     at::internal::lazy_init_num_threads();
-    // Plans are built here, outside the parallel region (oneDNN's primitive creation is costly).
+    // The full block's plan is built before the parallel region (primitive creation is costly);
+    // a short last block or group builds its own once.
     auto full = plan_for(group, rows, lk, d, dv);
     at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
       std::vector<uint16_t> kbuf(group * lk * d), vbuf(group * lk * dv), qbuf(group * rows * d);
@@ -165,49 +161,49 @@ at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::
       std::vector<char> kt_packed, v_packed, scratch;
       auto& engine = onednn_cpu_engine();
       dnnl::stream stream(engine);
+      // The operand in the layout the product wants: src itself when that layout
+      // is the plain one, else reordered into `packed`.
+      auto ready = [&](dnnl::reorder& reorder, const memory::desc& plain,
+                       const memory::desc& wanted, void* src, std::vector<char>& packed,
+                       memory& scratch_mem) -> void* {
+        if (wanted == plain) return src;
+        packed.resize(wanted.get_size());
+        reorder.execute(stream, {{DNNL_ARG_FROM, memory(plain, engine, src)},
+                                 {DNNL_ARG_TO, memory(wanted, engine, packed.data())},
+                                 {DNNL_ARG_SCRATCHPAD, scratch_mem}});
+        return packed.data();
+      };
       for (int64_t g = g0; g < g1; ++g) {
         const int64_t e0 = g * group, nb = std::min(group, entries - e0);
         pack(k, e0, nb, 0, lk, kbuf.data());
         pack(v, e0, nb, 0, lk, vbuf.data());
-        std::shared_ptr<BlockPlan> packed_for;  // the plan whose layouts kt_packed/v_packed hold
+        std::shared_ptr<BlockPlan> packed_for;  // the plan whose layouts kt_ready/v_ready are in
+        void *kt_ready = nullptr, *v_ready = nullptr;
         for (int64_t r0 = 0; r0 < lq; r0 += rows) {
           const int64_t nr = std::min(rows, lq - r0);
           const auto plan = (nb == group && nr == rows) ? full : plan_for(nb, nr, lk, d, dv);
-          if (!packed_for || !(packed_for->kt_packed == plan->kt_packed) ||
-              !(packed_for->v_packed == plan->v_packed)) {
-            kt_packed.resize(plan->kt_packed.get_size());
-            v_packed.resize(plan->v_packed.get_size());
-            scratch.resize(std::max<size_t>(1, plan->scratch_bytes));
-            memory scratch_mem(plan->scratch, engine, scratch.data());
-            plan->pack_kt.execute(stream,
-                                  {{DNNL_ARG_FROM, memory(plan->kt_plain, engine, kbuf.data())},
-                                   {DNNL_ARG_TO, memory(plan->kt_packed, engine, kt_packed.data())},
-                                   {DNNL_ARG_SCRATCHPAD, scratch_mem}});
-            if (plan->v_packed == plan->v_plain) {
-              std::memcpy(v_packed.data(), vbuf.data(), plan->v_packed.get_size());
-            } else {
-              plan->pack_v.execute(stream,
-                                   {{DNNL_ARG_FROM, memory(plan->v_plain, engine, vbuf.data())},
-                                    {DNNL_ARG_TO, memory(plan->v_packed, engine, v_packed.data())},
-                                    {DNNL_ARG_SCRATCHPAD, scratch_mem}});
-            }
-            packed_for = plan;
-          }
           scratch.resize(std::max<size_t>({1, scratch.size(), plan->scratch_bytes}));
           memory scratch_mem(plan->scratch, engine, scratch.data());
+          if (!packed_for || !(packed_for->kt_packed == plan->kt_packed) ||
+              !(packed_for->v_packed == plan->v_packed)) {
+            kt_ready = ready(plan->pack_kt, plan->kt_plain, plan->kt_packed, kbuf.data(), kt_packed,
+                             scratch_mem);
+            v_ready = ready(plan->pack_v, plan->v_plain, plan->v_packed, vbuf.data(), v_packed,
+                            scratch_mem);
+            packed_for = plan;
+          }
           pack(q, e0, nb, r0, nr, qbuf.data());
-          plan->scores.execute(
-              stream, {{DNNL_ARG_SRC, memory(plan->q, engine, qbuf.data())},
-                       {DNNL_ARG_WEIGHTS, memory(plan->kt_packed, engine, kt_packed.data())},
-                       {DNNL_ARG_DST, memory(plan->s, engine, sbuf.data())},
-                       {DNNL_ARG_SCRATCHPAD, scratch_mem}});
+          plan->scores.execute(stream,
+                               {{DNNL_ARG_SRC, memory(plan->q, engine, qbuf.data())},
+                                {DNNL_ARG_WEIGHTS, memory(plan->kt_packed, engine, kt_ready)},
+                                {DNNL_ARG_DST, memory(plan->s, engine, sbuf.data())},
+                                {DNNL_ARG_SCRATCHPAD, scratch_mem}});
           scaled_softmax_rows(sbuf.data(), pbuf.data(), nb * nr, lk, static_cast<float>(scale),
                               row_scratch.data());
-          plan->values.execute(stream,
-                               {{DNNL_ARG_SRC, memory(plan->p, engine, pbuf.data())},
-                                {DNNL_ARG_WEIGHTS, memory(plan->v_packed, engine, v_packed.data())},
-                                {DNNL_ARG_DST, memory(plan->o, engine, obuf.data())},
-                                {DNNL_ARG_SCRATCHPAD, scratch_mem}});
+          plan->values.execute(stream, {{DNNL_ARG_SRC, memory(plan->p, engine, pbuf.data())},
+                                        {DNNL_ARG_WEIGHTS, memory(plan->v_packed, engine, v_ready)},
+                                        {DNNL_ARG_DST, memory(plan->o, engine, obuf.data())},
+                                        {DNNL_ARG_SCRATCHPAD, scratch_mem}});
           for (int64_t e = 0; e < nb; ++e) {
             const int64_t n = (e0 + e) / heads, h = (e0 + e) % heads;
             for (int64_t r = 0; r < nr; ++r) {

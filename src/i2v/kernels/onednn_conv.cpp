@@ -12,7 +12,6 @@
 #include "i2v/kernels/onednn_engine.h"
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #endif
@@ -36,8 +35,7 @@ struct Plan {
   dnnl::reorder pack;
 };
 
-std::mutex g_mu;
-std::unordered_map<std::string, std::shared_ptr<Plan>> g_plans;
+OnednnPlanCache<Plan> g_plans(512);
 
 std::shared_ptr<Plan> plan_for(const at::Tensor& x, bool x_nchw, const at::Tensor& w,
                                const at::Tensor& bias, int64_t stride, int64_t padding,
@@ -48,41 +46,37 @@ std::shared_ptr<Plan> plan_for(const at::Tensor& x, bool x_nchw, const at::Tenso
   for (int64_t d : w.sizes()) key += std::to_string(d) + ",";
   key += std::to_string(stride) + "," + std::to_string(padding) + (x_nchw ? "n" : "c") +
          (bias.defined() ? (bias_f32 ? "f" : "b") : "-");
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_plans.find(key);
-  if (it != g_plans.end()) return it->second;
-  if (g_plans.size() > 512) g_plans.clear();
-
-  using dt = memory::data_type;
-  using tag = memory::format_tag;
-  const memory::dims src_dims(x.sizes().begin(), x.sizes().end());
-  const memory::dims w_dims(w.sizes().begin(), w.sizes().end());
-  const memory::desc src(src_dims, dt::bf16, tag::nhwc), dst(out_dims, dt::bf16, tag::nhwc);
-  const memory::desc weights_any(w_dims, dt::bf16, tag::any);
-  auto& engine = onednn_cpu_engine();
-  const memory::dims strides{stride, stride}, pad{padding, padding};
-  auto desc =
-      bias.defined()
-          ? dnnl::convolution_forward::desc(
-                dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                weights_any, memory::desc({w.size(0)}, bias_f32 ? dt::f32 : dt::bf16, tag::a), dst,
-                strides, pad, pad)
-          : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                            dnnl::algorithm::convolution_direct, src, weights_any,
-                                            dst, strides, pad, pad);
-  auto plan = std::make_shared<Plan>();
-  plan->pd = dnnl::convolution_forward::primitive_desc(desc, engine);
-  plan->conv = dnnl::convolution_forward(plan->pd);
-  plan->src_given = memory::desc(src_dims, dt::bf16, x_nchw ? tag::nchw : tag::nhwc);
-  if (x_nchw) {
-    plan->to_nhwc = dnnl::reorder(
-        dnnl::reorder::primitive_desc(engine, plan->src_given, engine, plan->pd.src_desc()));
-  }
-  plan->weights_given = memory::desc(w_dims, dt::bf16, tag::oihw);
-  plan->pack = dnnl::reorder(
-      dnnl::reorder::primitive_desc(engine, plan->weights_given, engine, plan->pd.weights_desc()));
-  g_plans.emplace(key, plan);
-  return plan;
+  return g_plans.get(key, [&] {
+    using dt = memory::data_type;
+    using tag = memory::format_tag;
+    const memory::dims src_dims(x.sizes().begin(), x.sizes().end());
+    const memory::dims w_dims(w.sizes().begin(), w.sizes().end());
+    const memory::desc src(src_dims, dt::bf16, tag::nhwc), dst(out_dims, dt::bf16, tag::nhwc);
+    const memory::desc weights_any(w_dims, dt::bf16, tag::any);
+    auto& engine = onednn_cpu_engine();
+    const memory::dims strides{stride, stride}, pad{padding, padding};
+    auto desc =
+        bias.defined()
+            ? dnnl::convolution_forward::desc(
+                  dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                  weights_any, memory::desc({w.size(0)}, bias_f32 ? dt::f32 : dt::bf16, tag::a),
+                  dst, strides, pad, pad)
+            : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                              dnnl::algorithm::convolution_direct, src, weights_any,
+                                              dst, strides, pad, pad);
+    auto plan = std::make_shared<Plan>();
+    plan->pd = dnnl::convolution_forward::primitive_desc(desc, engine);
+    plan->conv = dnnl::convolution_forward(plan->pd);
+    plan->src_given = memory::desc(src_dims, dt::bf16, x_nchw ? tag::nchw : tag::nhwc);
+    if (x_nchw) {
+      plan->to_nhwc = dnnl::reorder(
+          dnnl::reorder::primitive_desc(engine, plan->src_given, engine, plan->pd.src_desc()));
+    }
+    plan->weights_given = memory::desc(w_dims, dt::bf16, tag::oihw);
+    plan->pack = dnnl::reorder(dnnl::reorder::primitive_desc(engine, plan->weights_given, engine,
+                                                             plan->pd.weights_desc()));
+    return plan;
+  });
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 #include "i2v/kernels/onednn_engine.h"
 
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #endif
 
@@ -36,8 +35,7 @@ struct Plan {
   dnnl::reorder pack;          // plain -> the layout pd wants
 };
 
-std::mutex g_mu;
-std::unordered_map<std::string, std::shared_ptr<Plan>> g_plans;
+OnednnPlanCache<Plan> g_plans(512);
 
 memory::dims strides2(int64_t row, int64_t col) {
   return {row, col};
@@ -52,37 +50,33 @@ std::shared_ptr<Plan> plan_for(const at::Tensor& x, const at::Tensor& w, const a
                           "," + std::to_string(w.stride(0)) + "," + std::to_string(w.stride(1)) +
                           "," + (bias.defined() ? (bias_f32 ? "f" : "b") : "-") +
                           (accumulate ? "+" : "=");
-  std::lock_guard<std::mutex> lock(g_mu);
-  auto it = g_plans.find(key);
-  if (it != g_plans.end()) return it->second;
-  if (g_plans.size() > 512) g_plans.clear();  // shapes of a long-running server: stay bounded
-
-  using dt = memory::data_type;
-  const memory::desc src({m, k}, dt::bf16, strides2(x.stride(0), 1));
-  const memory::desc dst({m, n}, dt::bf16, strides2(out.stride(0), 1));
-  const memory::desc weights_any({k, n}, dt::bf16, memory::format_tag::any);
-  const memory::desc weights_plain({k, n}, dt::bf16, strides2(w.stride(1), w.stride(0)));
-  dnnl::primitive_attr attr;
-  if (accumulate) {
-    dnnl::post_ops ops;
-    ops.append_sum(1.0f);
-    attr.set_post_ops(ops);
-  }
-  auto& engine = onednn_cpu_engine();
-  dnnl::matmul::desc desc =
-      bias.defined()
-          ? dnnl::matmul::desc(
-                src, weights_any,
-                memory::desc({1, n}, bias_f32 ? dt::f32 : dt::bf16, memory::format_tag::ab), dst)
-          : dnnl::matmul::desc(src, weights_any, dst);
-  auto plan = std::make_shared<Plan>();
-  plan->pd = dnnl::matmul::primitive_desc(desc, attr, engine);
-  plan->matmul = dnnl::matmul(plan->pd);
-  plan->weights_plain = weights_plain;
-  plan->pack = dnnl::reorder(
-      dnnl::reorder::primitive_desc(engine, weights_plain, engine, plan->pd.weights_desc()));
-  g_plans.emplace(key, plan);
-  return plan;
+  return g_plans.get(key, [&] {
+    using dt = memory::data_type;
+    const memory::desc src({m, k}, dt::bf16, strides2(x.stride(0), 1));
+    const memory::desc dst({m, n}, dt::bf16, strides2(out.stride(0), 1));
+    const memory::desc weights_any({k, n}, dt::bf16, memory::format_tag::any);
+    const memory::desc weights_plain({k, n}, dt::bf16, strides2(w.stride(1), w.stride(0)));
+    dnnl::primitive_attr attr;
+    if (accumulate) {
+      dnnl::post_ops ops;
+      ops.append_sum(1.0f);
+      attr.set_post_ops(ops);
+    }
+    auto& engine = onednn_cpu_engine();
+    dnnl::matmul::desc desc =
+        bias.defined()
+            ? dnnl::matmul::desc(
+                  src, weights_any,
+                  memory::desc({1, n}, bias_f32 ? dt::f32 : dt::bf16, memory::format_tag::ab), dst)
+            : dnnl::matmul::desc(src, weights_any, dst);
+    auto plan = std::make_shared<Plan>();
+    plan->pd = dnnl::matmul::primitive_desc(desc, attr, engine);
+    plan->matmul = dnnl::matmul(plan->pd);
+    plan->weights_plain = weights_plain;
+    plan->pack = dnnl::reorder(
+        dnnl::reorder::primitive_desc(engine, weights_plain, engine, plan->pd.weights_desc()));
+    return plan;
+  });
 }
 
 bool env_enabled() {
