@@ -26,12 +26,21 @@ unsigned long long xcr0() {
 
 }  // namespace
 
-bool cpu_has_avx512_bf16() {
+bool cpu_has_avx512f() {
 #if defined(__x86_64__) || defined(__i386__)
   unsigned r[4];
   if (!cpuid(7, 0, r) || !(r[1] & (1u << 16))) return false;  // AVX512F
-  if ((xcr0() & 0xe6) != 0xe6) return false;                  // OS keeps zmm state
-  return cpuid(7, 1, r) && (r[0] & (1u << 5));                // AVX512_BF16
+  return (xcr0() & 0xe6) == 0xe6;                             // OS keeps zmm state
+#else
+  return false;
+#endif
+}
+
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned r[4];
+  if (!cpu_has_avx512f()) return false;
+  return cpuid(7, 1, r) && (r[0] & (1u << 5));  // AVX512_BF16
 #else
   return false;
 #endif

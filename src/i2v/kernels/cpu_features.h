@@ -3,6 +3,7 @@
 
 namespace i2v::kernels {
 
+bool cpu_has_avx512f();      // AVX-512 Foundation, and the OS keeps the zmm state
 bool cpu_has_avx512_bf16();  // AVX512-BF16 (vdpbf16ps): oneDNN's fast bf16 GEMM/conv path
 bool cpu_has_amx_bf16();     // AMX-BF16 tiles (Sapphire Rapids and later), and the OS enabled them
 // bf16 matrix work is fast here (either of the above): `--precision auto` picks bf16.

@@ -6,11 +6,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "i2v/error.h"
+#include "i2v/kernels/cpu_features.h"
 #include "i2v/kernels/vector_math.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace i2v::kernels {
 namespace {
@@ -71,10 +77,103 @@ I2V_CLONES void rows_f32_f32(const float* x, float* y, int64_t r0, int64_t r1, i
   for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#define I2V_HAVE_AVX512_ROWS 1
+// GCC 12's own intrinsics headers trip -Wmaybe-uninitialized (their _mm512_undefined_* values).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define I2V_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+
+// exp_f(t) lane-wise, the same steps: clamp, k = round(t / ln2), Cody-Waite, degree-6 polynomial.
+I2V_AVX512 __m512 exp_avx512(__m512 t) {
+  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 k = _mm512_sub_ps(
+      _mm512_add_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
+  __m512 q = _mm512_sub_ps(t, _mm512_mul_ps(k, _mm512_set1_ps(0.693359375f)));
+  q = _mm512_sub_ps(q, _mm512_mul_ps(k, _mm512_set1_ps(-2.12194440e-4f)));
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, q), q, q), _mm512_set1_ps(1.0f));
+  const __m512i bits =
+      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+// Round to nearest even to bf16 bit patterns (NaN -> 0x7fc0), as store() does.
+I2V_AVX512 __m256i bf16_avx512(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r =
+      _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+// The attention's rows (float32 scores -> bf16 probabilities) with AVX-512 intrinsics: GCC left
+// softmax_row's max pass scalar (16 scalar running maxima), which made the softmax most of the
+// blocked attention's time. The same arithmetic as softmax_row (scale, max, exp_f, a 16-lane
+// float32 sum, round to nearest even); scale > 0, so max(x * scale) = max(x) * scale.
+__attribute__((target("avx512f"))) void rows_f32_bf16_avx512(const float* x, uint16_t* y,
+                                                             int64_t rows, int64_t n, float scale,
+                                                             float* buf) {
+  const __m512 s = _mm512_set1_ps(scale);
+  const int64_t full = n / 16 * 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    uint16_t* yr = y + r * n;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < full; i += 16)
+      mx = _mm512_max_ps(mx, _mm512_mul_ps(_mm512_loadu_ps(xr + i), s));
+    if (tail) {
+      const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, xr + full), s);
+      mx = _mm512_mask_max_ps(mx, tail, mx, v);
+    }
+    const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < full; i += 16) {
+      const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + i), s), m));
+      _mm512_storeu_ps(buf + i, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    if (tail) {
+      const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, xr + full), s);
+      const __m512 e = exp_avx512(_mm512_sub_ps(v, m));
+      _mm512_mask_storeu_ps(buf + full, tail, e);
+      sum = _mm512_mask_add_ps(sum, tail, sum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int64_t i = 0; i < full; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yr + i),
+                          bf16_avx512(_mm512_mul_ps(_mm512_loadu_ps(buf + i), inv)));
+    if (tail) {
+      alignas(32) uint16_t last[16];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(last),
+                         bf16_avx512(_mm512_mul_ps(_mm512_maskz_loadu_ps(tail, buf + full), inv)));
+      std::memcpy(yr + full, last, static_cast<size_t>(n - full) * sizeof(uint16_t));
+    }
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
 }  // namespace
 
 void scaled_softmax_rows(const float* x, uint16_t* y, int64_t rows, int64_t n, float scale,
                          float* buf) {
+#ifdef I2V_HAVE_AVX512_ROWS
+  static const bool avx512 = cpu_has_avx512f();
+  if (avx512 && scale > 0) {
+    rows_f32_bf16_avx512(x, y, rows, n, scale, buf);
+    return;
+  }
+#endif
   rows_f32_bf16(x, y, 0, rows, n, scale, buf);
 }
 
