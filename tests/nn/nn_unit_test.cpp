@@ -220,6 +220,32 @@ TEST(Attention, ResidualAndRescale) {
   EXPECT_LE(max_abs_diff(plain->forward(t, t), plain->forward(t)), 1e-6);
 }
 
+// One context per video (B, F, L, C), a free expand: the same as that context repeated for each
+// frame, in float32 and (through the blocked bf16 kernel where it exists) in bf16.
+TEST(Attention, PerVideoContextEqualsOnePerFrame) {
+  torch::NoGradGuard ng;
+  AttentionOptions o;
+  o.query_dim = 16;
+  o.cross_attention_dim = 12;
+  o.heads = 2;
+  o.dim_head = 8;
+  Attention attn(o);
+  const int64_t b = 2, f = 3;
+  const at::Tensor x = randn({b * f, 16, 4, 4}, 40), c = randn({b, 7, 12}, 41);
+  const at::Tensor per_frame = c.repeat_interleave(f, 0);
+  const at::Tensor per_video = c.unsqueeze(1).expand({b, f, 7, 12});
+  EXPECT_LE(max_abs_diff(attn->forward(x, per_video), attn->forward(x, per_frame)), 1e-6);
+  attn->to(at::kBFloat16);
+  const at::Tensor xb = x.to(at::kBFloat16), cb = c.to(at::kBFloat16);
+  const at::Tensor yb = attn->forward(xb, cb.unsqueeze(1).expand({b, f, 7, 12}));
+  const at::Tensor refb = attn->forward(xb, cb.repeat_interleave(f, 0));
+  EXPECT_LE(max_abs_diff(yb, refb), 0.02 * refb.abs().max().item<double>());
+  // B x F must be the rows of x.
+  EXPECT_THROW(attn->forward(xb, cb.unsqueeze(1).expand({b, f + 1, 7, 12})), i2v::ShapeError);
+  EXPECT_THROW(attn->forward(xb, cb.unsqueeze(1).expand({b, f, 7, 12}).narrow(3, 0, 11)),
+               i2v::ShapeError);
+}
+
 TEST(Transformer2D, ConvProjectionEqualsLinearProjection) {
   torch::NoGradGuard ng;
   Transformer2DModel lin(16, 2, 8, 12, 4, 1, true);

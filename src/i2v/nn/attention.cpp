@@ -37,9 +37,12 @@ void AttentionImpl::check_shapes(const at::Tensor& input, const at::Tensor& cont
   }
   if (!context.defined()) return;
   const int64_t cc = options.cross_attention_dim > 0 ? options.cross_attention_dim : c;
-  if (context.dim() != 3 || context.size(0) != input.size(0) || context.size(2) != cc) {
+  const bool per_row = context.dim() == 3 && context.size(0) == input.size(0);
+  const bool per_video = context.dim() == 4 && context.size(0) * context.size(1) == input.size(0);
+  if ((!per_row && !per_video) || context.size(-1) != cc) {
     throw ShapeError("attention: expected context (" + std::to_string(input.size(0)) + ", L, " +
-                     std::to_string(cc) + "), got " + shape_string(context));
+                     std::to_string(cc) + ") or (B, F, L, " + std::to_string(cc) + ") with B*F = " +
+                     std::to_string(input.size(0)) + ", got " + shape_string(context));
   }
 }
 
@@ -50,11 +53,16 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   at::Tensor x = input;
   if (spatial) x = input.flatten(2).transpose(1, 2);  // (N, HW, C)
   if (group_norm) x = group_norm->forward(x.transpose(1, 2)).transpose(1, 2);
-  const at::Tensor& kv = context.defined() ? context : x;
+  // One context per video: its k and v once, and each video's frames as one run of query rows
+  // (every query row's softmax is its own, so this is the per-frame attention, F times fewer
+  // k/v products).
+  const bool per_video = context.defined() && context.dim() == 4;
+  const at::Tensor kv = !context.defined() ? x : per_video ? context.select(1, 0) : context;
+  const int64_t groups = per_video ? context.size(0) : n;
 
   const int64_t h = options.heads, d = options.dim_head;
   auto split_heads = [&](const at::Tensor& t) {
-    return t.view({n, -1, h, d}).transpose(1, 2);  // (N, H, L, d)
+    return t.reshape({groups, -1, h, d}).transpose(1, 2);  // (groups, H, L, d)
   };
   at::Tensor q = split_heads(linear(to_q, x));
   at::Tensor k = split_heads(linear(to_k, kv));

@@ -29,8 +29,11 @@ struct AttentionOptions {
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const AttentionOptions& options);
-  // x: (N, L, C) or (N, C, H, W) (flattened to (N, HW, C) and restored). context: (N, Lk, Cc) or
-  // undefined for self-attention. Throws ShapeError when the shapes do not fit the layer.
+  // x: (N, L, C) or (N, C, H, W) (flattened to (N, HW, C) and restored). context: (N, Lk, Cc);
+  // or (B, F, Lk, Cc) with B*F = N, the same tokens for each of a video's F frames (typically a
+  // free expand of (B, 1, Lk, Cc)): k and v are then projected once per video, and the frames'
+  // queries attend to them side by side (the same result); or undefined for self-attention.
+  // Throws ShapeError when the shapes do not fit the layer.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
 
   AttentionOptions options;

@@ -18,7 +18,8 @@ class BasicTransformerBlockImpl : public torch::nn::Module {
   BasicTransformerBlockImpl(int64_t dim, int64_t heads, int64_t head_dim,
                             int64_t cross_attention_dim, bool double_self_attention = false,
                             const std::string& activation = "geglu");
-  // x (N, L, dim); context (N, Lc, cross_attention_dim) for the cross-attention, else undefined.
+  // x (N, L, dim); context (N, Lc, cross_attention_dim) or one per video (nn/attention.h) for the
+  // cross-attention, else undefined.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
 
   LayerNorm32 norm1{nullptr}, norm2{nullptr}, norm3{nullptr};

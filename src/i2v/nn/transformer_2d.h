@@ -20,7 +20,7 @@ class Transformer2DModelImpl : public torch::nn::Module {
   Transformer2DModelImpl(int64_t in_channels, int64_t heads, int64_t head_dim,
                          int64_t cross_attention_dim, int64_t norm_num_groups,
                          int64_t num_layers = 1, bool use_linear_projection = true);
-  // x (N, C, H, W); context (N, L, cross_attention_dim).
+  // x (N, C, H, W); context (N, L, cross_attention_dim) or one per video (nn/attention.h).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context);
 
   GroupNorm32 norm{nullptr};

@@ -45,8 +45,12 @@ at::Tensor spatial_transformer_chunked(nn::Transformer2DModelImpl& t, const at::
   }
   if (chunk <= 0 || chunk >= x.size(0)) return t.forward(x, context);
   nn::ScopedLayerWeights adapted(t, x.scalar_type(), /*adapted_only=*/true);  // once, not per chunk
+  // Chunks of rows cut across videos: a per-video context (B, F, L, C) becomes one per row.
+  const at::Tensor rows = context.defined() && context.dim() == 4
+                              ? context.reshape({-1, context.size(2), context.size(3)})
+                              : context;
   return memory::map_rows(x.size(0), chunk, [&](int64_t b, int64_t e) {
-    return t.forward(x.slice(0, b, e), context.defined() ? context.slice(0, b, e) : context);
+    return t.forward(x.slice(0, b, e), rows.defined() ? rows.slice(0, b, e) : rows);
   });
 }
 

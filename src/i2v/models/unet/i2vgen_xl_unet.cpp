@@ -146,7 +146,9 @@ at::Tensor I2VGenXLUNetImpl::context_of(const UNetInputs& in, const UNetTrace& t
       at::cat({in.encoder_hidden_states, latent_tokens.to(in.encoder_hidden_states.scalar_type()),
                image_tokens.to(in.encoder_hidden_states.scalar_type())},
               1);
-  return context.repeat_interleave(num_frames, 0);
+  // The same tokens for every frame: (B, F, L, X) as a free expand; the cross-attentions project
+  // them once per video (nn/attention.h).
+  return context.unsqueeze(1).expand({-1, num_frames, -1, -1});
 }
 
 std::vector<torch::nn::Module*> I2VGenXLUNetImpl::top_level_blocks() {
@@ -168,7 +170,9 @@ at::Tensor I2VGenXLUNetImpl::forward(const UNetInputs& in, const UNetTrace& trac
   at::Tensor emb = time_embedding_of(in.timestep, in.fps, b, f, dtype, trace);
   at::Tensor context = context_of(in, trace);
   if (trace) trace("down_blocks.0.in.temb", emb);
-  if (trace) trace("down_blocks.0.in.encoder_hidden_states", context);
+  if (trace)  // as diffusers has it: one row per frame
+    trace("down_blocks.0.in.encoder_hidden_states",
+          context.reshape({-1, context.size(2), context.size(3)}));
 
   // Image latents: per-frame convs, then attention over frames at each position.
   at::Tensor lat = in.image_latents.permute({0, 2, 1, 3, 4}).reshape({b * f, c, h, w});

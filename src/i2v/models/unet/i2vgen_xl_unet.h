@@ -52,7 +52,8 @@ class I2VGenXLUNetImpl : public torch::nn::Module {
   // conv_in/out, the image-latent encoder).
   std::vector<torch::nn::Module*> top_level_blocks();
 
-  // The conditioning path, exposed for tests: (B*F, time_embed_dim) and (B*F, tokens, cross dim).
+  // The conditioning path, exposed for tests: (B*F, time_embed_dim) and (B, F, tokens, cross dim)
+  // (the same tokens for every frame, an expanded view).
   at::Tensor time_embedding_of(const at::Tensor& timestep, const at::Tensor& fps, int64_t batch,
                                int64_t num_frames, at::ScalarType dtype,
                                const UNetTrace& trace = {});
