@@ -40,7 +40,7 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
   add_bench_options(cmd, *o);
   cmd->add_option("--lora", *lora, "A LoRA file to run with (FILE, scale 1)");
   cmd->add_option("--lora-mode", *lora_mode, "auto, merged or unmerged")->capture_default_str();
-  cmd->add_option("--plan", *plan_name, "auto, plain, chunked, chunked+seqcfg or stream")
+  cmd->add_option("--plan", *plan_name, "auto, packed, plain, chunked, chunked+seqcfg or stream")
       ->capture_default_str();
   cmd->add_option("--steps", *steps, "Denoising steps")->capture_default_str();
   cmd->add_option("--chunk", *chunk, "VAE decode chunk (frames)")->capture_default_str();

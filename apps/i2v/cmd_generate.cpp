@@ -164,8 +164,8 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
                   "drawing them (replaying a reference run)");
   cmd->add_option("--dump", a->dump, "Write every intermediate tensor to this safetensors file");
   cmd->add_option("--plan", a->plan,
-                  "Execution plan: auto (fastest that fits --memory-budget; plain without one), "
-                  "plain, chunked, chunked+seqcfg or stream")
+                  "Execution plan: auto (fastest that fits --memory-budget), packed (CPU, bf16: "
+                  "weights packed once for all steps), plain, chunked, chunked+seqcfg or stream")
       ->capture_default_str();
   cmd->add_option("--memory-budget", a->memory_budget,
                   "Memory the run may use, e.g. 6GiB: the planner picks the fastest plan that "
@@ -179,7 +179,8 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
                 "Override: unconditional and conditional UNet passes one after the other");
   cmd->add_option("--residency", a->residency,
                   "Override: weight residency, resident, on-demand (GPU: each model on the device "
-                  "only while it runs) or stream");
+                  "only while it runs), stream or packed (CPU, bf16: the UNet's weights packed for "
+                  "its kernels once per generation)");
   cmd->add_option("--vae-tile", a->vae_tile,
                   "Tiled VAE encode/decode with tiles of this many pixels (APPROXIMATE: blended "
                   "tiles; for frames whose plain decode does not fit); 0 = off")

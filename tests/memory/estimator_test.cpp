@@ -4,7 +4,10 @@
 // with settings that would fit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "i2v/image/decode.h"
 #include "i2v/memory/memory_stats.h"
@@ -77,7 +80,9 @@ TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
   s.width = s.height = 512;
   s.frames = 16;
   auto c = candidates(m, s);
-  ASSERT_EQ(c.size(), 4u);
+  ASSERT_EQ(c.size(), 5u);  // bf16 on a CPU: packed, plain, chunked, chunked+seqcfg, stream
+  EXPECT_EQ(c[0].plan.name, "packed");
+  EXPECT_EQ(c[0].plan.residency, Residency::Packed);
   size_t fastest = 0;
   for (size_t i = 1; i < c.size(); ++i) {
     EXPECT_LT(c[i].estimate.peak, c[i - 1].estimate.peak) << c[i].plan.name;
@@ -87,10 +92,11 @@ TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
   ASSERT_TRUE(unlimited.fits);
   EXPECT_EQ(unlimited.plan.name, c[fastest].plan.name);
   EXPECT_EQ(unlimited.fallback.size(), c.size() - fastest - 1);
+  EXPECT_EQ(unlimited.plan.name, "packed");
   // A budget only the two cheapest fit picks the faster of those, the rest as its ladder.
-  PlanChoice mid = plan_for(m, s, (c[1].estimate.peak + c[2].estimate.peak) / 2);
+  PlanChoice mid = plan_for(m, s, (c[2].estimate.peak + c[3].estimate.peak) / 2);
   ASSERT_TRUE(mid.fits);
-  const size_t want = c[3].relative_speed > c[2].relative_speed ? 3 : 2;
+  const size_t want = c[4].relative_speed > c[3].relative_speed ? 4 : 3;
   EXPECT_EQ(mid.plan.name, c[want].plan.name);
   EXPECT_EQ(mid.fallback.size(), c.size() - want - 1);
 
@@ -101,7 +107,7 @@ TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
   Shapes big = s;
   big.width = big.height = 1024;
   big.frames = 32;
-  PlanChoice smaller = plan_for(m, big, c[3].estimate.peak);
+  PlanChoice smaller = plan_for(m, big, c[4].estimate.peak);
   EXPECT_FALSE(smaller.fits);
   EXPECT_NE(smaller.message.find("Would fit"), std::string::npos) << smaller.message;
 
@@ -112,6 +118,46 @@ TEST(Planner, FastestPlanThatFitsOrRefusalWithSettings) {
   EXPECT_LE(t[0].predicted, int64_t{8} << 30);
   EXPECT_GE(t[1].shapes.width * t[1].shapes.height * t[1].shapes.frames,
             t[0].shapes.width * t[0].shapes.height * t[0].shapes.frames);
+}
+
+// Packing pays only where the bf16 oneDNN kernels run on the weights as stored: not for float32
+// compute, a GPU, a UNet cast per block or 8-bit weights. Where offered it costs memory (the
+// estimate says how much) and is exact, so the planner takes it when it fits.
+TEST(Planner, PackedWeightsOnlyForBf16OnACpu) {
+  const ModelFacts m = official_facts();
+  Shapes s = Shapes::of(256, 256, 8, 9.0, /*element_bytes=*/2);
+  s.steps = 50;
+  auto names = [&](const ModelFacts& facts, const Shapes& shapes) {
+    std::vector<std::string> out;
+    for (const auto& c : candidates(facts, shapes)) out.push_back(c.plan.name);
+    return out;
+  };
+  ASSERT_EQ(names(m, s).front(), "packed");
+  const auto c = candidates(m, s);
+  EXPECT_GT(c[0].estimate.peak, c[1].estimate.peak);
+  EXPECT_EQ(c[0].estimate.stage.at("unet") - c[1].estimate.stage.at("unet"), m.unet_bytes / 7);
+  EXPECT_TRUE(c[0].plan.exact());
+  EXPECT_EQ(plan_for(m, s, c[0].estimate.peak).plan.name, "packed");
+  EXPECT_EQ(plan_for(m, s, c[1].estimate.peak).plan.name, "plain");  // packing does not fit
+  EXPECT_EQ(named_plan("packed").residency, Residency::Packed);
+  EXPECT_EQ(parse_residency("packed"), Residency::Packed);
+  EXPECT_EQ(ExecPlan::from_json(c[0].plan.to_json()), c[0].plan);
+
+  Shapes fp32 = s;
+  fp32.element_bytes = 4;
+  Shapes gpu = s;
+  gpu.gpu = true;
+  ModelFacts staged = m;
+  staged.unet_staged_block_bytes = m.unet_block_bytes;
+  ModelFacts eight_bit = m;
+  eight_bit.weights_8bit["unet"] = "int8";
+  Shapes few_steps = s;  // the packing step would cost more than the later steps gain
+  few_steps.steps = 2;
+  for (const auto& v : {names(m, fp32), names(m, gpu), names(staged, s), names(eight_bit, s),
+                        names(m, few_steps)}) {
+    EXPECT_EQ(std::count(v.begin(), v.end(), "packed"), 0);
+    EXPECT_EQ(v.front(), "plain");
+  }
 }
 
 TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {

@@ -77,13 +77,16 @@ memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_f
   const pipeline::FrameWindows w = frame_windows(r);
   if (w.approximate(r.frames)) s.unet_frames = w.length;
   s.stream_frames = stream_frames;
+  s.steps = r.steps;
   return s;
 }
 
 // Of the predicted peak: the weights resident while the UNet runs.
 int64_t resident_weights(const memory::ModelFacts& f, const memory::ExecPlan& plan) {
-  return plan.residency == memory::Residency::StreamBlocks ? f.unet_block_bytes
-                                                           : f.unet_bytes + f.vae_bytes;
+  if (plan.residency == memory::Residency::StreamBlocks) return f.unet_block_bytes;
+  // Packed: the packed copies in place of the mapped pages, plus the estimator's allowance.
+  const int64_t packed = plan.residency == memory::Residency::Packed ? f.unet_bytes / 7 : 0;
+  return f.unet_bytes + packed + f.vae_bytes;
 }
 
 api::PlanDecision decide(const Request& r, const ResolvedModel& m, const ModelOptions& o,

@@ -10,6 +10,7 @@
 #include <dnnl.hpp>
 
 #include "i2v/kernels/onednn_engine.h"
+#include "i2v/kernels/packed_weights.h"
 
 #include <memory>
 #include <string>
@@ -26,6 +27,8 @@ using dnnl::memory;
 // Below 8x8 outputs per image the per-call weight reorder and the layout changes cost more than
 // they win (4x4: 0.33 TFLOP/s against libtorch's 0.58).
 constexpr int64_t kMinPixels = 64;
+// With the weight packed once for the whole scope (packed_weights.h).
+constexpr int64_t kMinPixelsPacked = 16;
 
 struct Plan {
   dnnl::convolution_forward::primitive_desc pd;
@@ -82,7 +85,7 @@ std::shared_ptr<Plan> plan_for(const at::Tensor& x, bool x_nchw, const at::Tenso
 }  // namespace
 
 at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                         int64_t stride, int64_t padding) {
+                         int64_t stride, int64_t padding, bool persistent_weight) {
   if (!onednn_gemm_enabled()) return {};
   auto bf16_cpu_4d = [](const at::Tensor& t) {
     return t.defined() && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() && t.dim() == 4;
@@ -97,7 +100,8 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Ten
     return {};
   const int64_t oh = (x.size(2) + 2 * padding - w.size(2)) / stride + 1;
   const int64_t ow = (x.size(3) + 2 * padding - w.size(3)) / stride + 1;
-  if (oh < 1 || ow < 1 || oh * ow < kMinPixels) return {};
+  const bool keep = persistent_weight && packed_weights_open();
+  if (oh < 1 || ow < 1 || oh * ow < (keep ? kMinPixelsPacked : kMinPixels)) return {};
   RECORD_FUNCTION("i2v::conv2d", std::vector<c10::IValue>({x, w, stride, padding}));
   try {
     // oneDNN (OpenMP build) runs on this thread's OpenMP team: give a fresh thread (a server
@@ -115,11 +119,19 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Ten
       plan->to_nhwc.execute(stream, src, converted);
       src = converted;
     }
-    at::Tensor packed = at::empty({static_cast<int64_t>(plan->pd.weights_desc().get_size())},
-                                  x.options().dtype(at::kByte));
-    memory w_given(plan->weights_given, engine, const_cast<void*>(w.data_ptr()));
-    memory w_packed(plan->pd.weights_desc(), engine, packed.data_ptr());
-    plan->pack.execute(stream, w_given, w_packed);
+    const memory::desc& packed_desc = plan->pd.weights_desc();
+    auto pack = [&](void* destination) {
+      memory w_given(plan->weights_given, engine, const_cast<void*>(w.data_ptr()));
+      memory w_packed(packed_desc, engine, destination);
+      plan->pack.execute(stream, w_given, w_packed);
+    };
+    at::Tensor packed = keep ? kept_packed_weight(w, packed_desc, pack) : at::Tensor();
+    if (!packed.defined()) {
+      packed =
+          at::empty({static_cast<int64_t>(packed_desc.get_size())}, x.options().dtype(at::kByte));
+      pack(packed.data_ptr());
+    }
+    memory w_packed(packed_desc, engine, packed.data_ptr());
     at::Tensor y = at::empty({x.size(0), w.size(0), oh, ow},
                              x.options().memory_format(at::MemoryFormat::ChannelsLast));
     memory dst(plan->pd.dst_desc(), engine, y.data_ptr());
@@ -139,8 +151,8 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Ten
 
 #else  // built without oneDNN
 
-at::Tensor onednn_conv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-                         int64_t) {
+at::Tensor onednn_conv2d(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t,
+                         bool) {
   return {};
 }
 

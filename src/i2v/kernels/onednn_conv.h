@@ -19,9 +19,12 @@ namespace i2v::kernels {
 
 // y = conv2d(x, w, bias, stride, padding) with dilation 1 and one group. x: (N, C, H, W) bf16,
 // NCHW- or channels-last-contiguous; w: (O, C, kh, kw) bf16 contiguous; bias: (O) bf16/float32
-// contiguous or undefined. Returns y channels-last, or an undefined tensor, touching nothing,
-// when the call does not qualify (then the caller runs libtorch's convolution).
+// contiguous or undefined. `persistent_weight`: w is a module's own parameter (or kept by
+// derived_weight), so while a PackedWeightScope is open its reordered copy is kept and reused
+// (packed_weights.h), and small images qualify too. Returns y channels-last, or an undefined
+// tensor, touching nothing, when the call does not qualify (then the caller runs libtorch's
+// convolution).
 at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                         int64_t stride, int64_t padding);
+                         int64_t stride, int64_t padding, bool persistent_weight = false);
 
 }  // namespace i2v::kernels

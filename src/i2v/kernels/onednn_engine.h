@@ -6,7 +6,10 @@
 #ifdef I2V_WITH_ONEDNN
 #include <dnnl.hpp>
 
+#include <ATen/Tensor.h>
+
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +45,11 @@ class OnednnPlanCache {
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Plan>> plans_;
 };
+
+// The packed copy (layout `layout`) of a persistent weight, made by `pack(destination)` on its
+// first use while a PackedWeightScope is open (packed_weights.h); undefined when none is open.
+at::Tensor kept_packed_weight(const at::Tensor& source, const dnnl::memory::desc& layout,
+                              const std::function<void(void*)>& pack);
 
 }  // namespace i2v::kernels
 #endif

@@ -11,6 +11,7 @@
 #include <dnnl.hpp>
 
 #include "i2v/kernels/onednn_engine.h"
+#include "i2v/kernels/packed_weights.h"
 
 #include <memory>
 #include <unordered_map>
@@ -24,6 +25,8 @@ namespace {
 // Below this many rows the per-call weight reorder costs more than libtorch's plain-layout gemm
 // gives away (measured: M = 1024, K = 1280, N = 10240 still gains; 77-token context k/v lose).
 constexpr int64_t kMinRows = 256;
+// With the weight packed once for the whole scope, only the primitive's own overhead is left.
+constexpr int64_t kMinRowsPacked = 16;
 
 using dnnl::memory;
 
@@ -94,14 +97,17 @@ bool onednn_gemm_enabled() {
 }
 
 bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
-                 bool accumulate) {
+                 bool accumulate, bool persistent_weight) {
   if (!env_enabled()) return false;
   auto is_bf16_cpu = [](const at::Tensor& t) {
     return t.defined() && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() && t.dim() == 2;
   };
   if (!is_bf16_cpu(x) || !is_bf16_cpu(w) || !is_bf16_cpu(out)) return false;
   const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
-  if (m < kMinRows || w.size(1) != k || out.size(0) != m || out.size(1) != n) return false;
+  const bool keep = persistent_weight && packed_weights_open();
+  if (m < (keep ? kMinRowsPacked : kMinRows) || w.size(1) != k || out.size(0) != m ||
+      out.size(1) != n)
+    return false;
   if (x.stride(1) != 1 || out.stride(1) != 1 || x.stride(0) < k || out.stride(0) < n) return false;
   if (bias.defined() &&
       (bias.dim() != 1 || bias.size(0) != n || !bias.is_contiguous() || !bias.device().is_cpu() ||
@@ -116,14 +122,21 @@ bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bia
     const std::shared_ptr<Plan> plan = plan_for(x, w, bias, out, accumulate);
     auto& engine = onednn_cpu_engine();
     dnnl::stream stream(engine);
-    // The packed weights live in an ordinary tensor: its block comes back through the reuse
-    // cache on the next call of the same shape.
     const memory::desc& packed_desc = plan->pd.weights_desc();
-    at::Tensor packed =
-        at::empty({static_cast<int64_t>(packed_desc.get_size())}, x.options().dtype(at::kByte));
-    memory w_plain(plan->weights_plain, engine, const_cast<void*>(w.data_ptr()));
+    auto pack = [&](void* destination) {
+      memory w_plain(plan->weights_plain, engine, const_cast<void*>(w.data_ptr()));
+      memory w_packed(packed_desc, engine, destination);
+      plan->pack.execute(stream, w_plain, w_packed);
+    };
+    at::Tensor packed = keep ? kept_packed_weight(w, packed_desc, pack) : at::Tensor();
+    if (!packed.defined()) {
+      // Per call, in an ordinary tensor: its block comes back through the reuse cache on the
+      // next call of the same shape.
+      packed =
+          at::empty({static_cast<int64_t>(packed_desc.get_size())}, x.options().dtype(at::kByte));
+      pack(packed.data_ptr());
+    }
     memory w_packed(packed_desc, engine, packed.data_ptr());
-    plan->pack.execute(stream, w_plain, w_packed);
     memory src(plan->pd.src_desc(), engine, const_cast<void*>(x.data_ptr()));
     memory dst(plan->pd.dst_desc(), engine, out.data_ptr());
     std::unordered_map<int, memory> args{
@@ -146,7 +159,7 @@ bool onednn_gemm_enabled() {
   return false;
 }
 
-bool onednn_gemm(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::Tensor&, bool) {
+bool onednn_gemm(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::Tensor&, bool, bool) {
   return false;
 }
 

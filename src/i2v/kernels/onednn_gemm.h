@@ -22,9 +22,12 @@ bool onednn_gemm_enabled();
 // out = x . w^T (+ bias) when accumulate is false; out += x . w^T (+ bias) when true.
 // x: (M, K) bf16, unit column stride; w: (N, K) bf16, any strides (a weight or a view of one);
 // bias: (N) bf16 or float32 contiguous, or undefined; out: (M, N) bf16, unit column stride.
-// Returns false, touching nothing, when the call does not qualify (dtypes, layouts, small M where
-// the weight reorder would dominate, oneDNN unavailable): the caller then computes it itself.
+// `persistent_weight`: w is a module's own parameter (or a view of one), so while a
+// PackedWeightScope is open its reordered copy is kept and reused (packed_weights.h), and small M
+// qualifies too. Returns false, touching nothing, when the call does not qualify (dtypes, layouts,
+// small M where the weight reorder would dominate, oneDNN unavailable): the caller then computes
+// it itself.
 bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
-                 bool accumulate);
+                 bool accumulate, bool persistent_weight = false);
 
 }  // namespace i2v::kernels

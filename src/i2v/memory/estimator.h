@@ -54,6 +54,9 @@ struct Shapes {
   int64_t unet_frames = 0;
   // The decoded frames go out as they are decoded (streaming output) instead of being kept.
   bool stream_frames = false;
+  // Denoising steps, 0 = not known. The planner offers the packed plan only for enough steps:
+  // its first step packs the weights (slower), the later ones gain.
+  int64_t steps = 0;
   // Predict the GPU's memory (tensors on the device under the plan's residency) instead of the
   // host process's RSS. Same activation model; not yet checked against a GPU.
   bool gpu = false;

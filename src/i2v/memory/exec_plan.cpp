@@ -10,6 +10,8 @@ std::string to_string(Residency r) {
       return "on-demand";
     case Residency::StreamBlocks:
       return "stream";
+    case Residency::Packed:
+      return "packed";
     case Residency::Resident:
       break;
   }
@@ -20,7 +22,9 @@ Residency parse_residency(const std::string& s) {
   if (s == "resident") return Residency::Resident;
   if (s == "on-demand" || s == "ondemand") return Residency::OnDemand;
   if (s == "stream" || s == "streaming") return Residency::StreamBlocks;
-  throw ConfigError("unknown weight residency '" + s + "' (use resident, on-demand or stream)");
+  if (s == "packed") return Residency::Packed;
+  throw ConfigError("unknown weight residency '" + s +
+                    "' (use resident, on-demand, stream or packed)");
 }
 
 nlohmann::json ExecPlan::to_json() const {

@@ -30,9 +30,15 @@ enum class Residency {
   // its forward (re-read from the page cache next step). GPU: block-by-block streaming from
   // pinned host memory, the next block copied on a side stream while the current one computes.
   StreamBlocks,
+  // CPU with bf16 compute: as Resident, and each UNet weight is reordered into the blocked layout
+  // of i2v's oneDNN kernels at its first use and the copy kept for the whole denoising loop
+  // (kernels/packed_weights.h) instead of being reordered at every call; its mapped pages are
+  // dropped as it is packed, so the copy takes their place. Exact: the same products run on the
+  // same packed bytes. A GPU treats it as Resident.
+  Packed,
 };
 std::string to_string(Residency r);
-// "resident" | "on-demand" | "stream"; ConfigError otherwise.
+// "resident" | "on-demand" | "stream" | "packed"; ConfigError otherwise.
 Residency parse_residency(const std::string& s);
 
 struct ExecPlan {

@@ -33,6 +33,20 @@ std::vector<std::pair<uintptr_t, uintptr_t>> safetensors_mappings() {
   return out;
 }
 
+void release_mapped_pages(const at::Tensor& t,
+                          const std::vector<std::pair<uintptr_t, uintptr_t>>& mappings) {
+  if (!t.defined() || !t.device().is_cpu() || t.numel() == 0) return;
+  int64_t last = 0;  // offset of the last element, in elements
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+  const uintptr_t end = begin + static_cast<uintptr_t>((last + 1) * t.element_size());
+  auto it = std::upper_bound(mappings.begin(), mappings.end(), std::make_pair(begin, UINTPTR_MAX));
+  if (it == mappings.begin() || std::prev(it)->first > begin || end > std::prev(it)->second) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = (begin + page - 1) / page * page, e = end / page * page;
+  if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 MappedWeights MappedWeights::of(const torch::nn::Module& module) {
   MappedWeights m;
   const auto maps = safetensors_mappings();

@@ -35,6 +35,12 @@ class MappedWeights {
 // Address ranges of this process's mappings of files whose name ends in ".safetensors".
 std::vector<std::pair<uintptr_t, uintptr_t>> safetensors_mappings();
 
+// Releases (MADV_DONTNEED) the pages wholly inside the memory `t` spans (its sizes and strides)
+// when that memory lies inside one of `mappings` (safetensors_mappings()); nothing otherwise.
+// Same contract as MappedWeights::release: the next read faults the same bytes back in.
+void release_mapped_pages(const at::Tensor& t,
+                          const std::vector<std::pair<uintptr_t, uintptr_t>>& mappings);
+
 // Returns freed memory to the system (the kept reusable blocks, then glibc malloc_trim) so RSS
 // reflects what is in use.
 void trim_heap();

@@ -45,7 +45,8 @@ at::Tensor conv2d(const torch::nn::Conv2d& layer, const at::Tensor& x) {
     return at::conv2d(in, w, layer->bias, *s, **pad, *d, o.groups());
   };
   if (plain && x.defined() && x.scalar_type() == at::kBFloat16 && !needs_graph(x)) {
-    at::Tensor y = kernels::onednn_conv2d(x, w, layer->bias, (*s)[0], (**pad)[0]);
+    at::Tensor y = kernels::onednn_conv2d(x, w, layer->bias, (*s)[0], (**pad)[0],
+                                          /*persistent_weight=*/!own_weight);
     if (y.defined()) return y;
     // libtorch's bf16 convolution on channels-last input of a few pixels (the 4x4 level) ran at
     // 0.21 TFLOP/s against 0.58 on NCHW: hand it NCHW.

@@ -38,7 +38,9 @@ at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
   shape.back() = w.size(0);
   if (x2.scalar_type() == at::kBFloat16 && kernels::onednn_gemm_enabled()) {
     at::Tensor y = at::empty({x2.size(0), w.size(0)}, x2.options());
-    if (kernels::onednn_gemm(x2, w, b, y, /*accumulate=*/false)) return y.view(shape);
+    if (kernels::onednn_gemm(x2, w, b, y, /*accumulate=*/false,
+                             /*persistent_weight=*/w.is_same(layer->weight)))
+      return y.view(shape);
   }
   at::Tensor y = b.defined() ? at::addmm(b, x2, w.t()) : at::mm(x2, w.t());
   return y.view(shape);

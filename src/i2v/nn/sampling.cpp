@@ -59,11 +59,14 @@ at::Tensor Upsample2DImpl::forward(const at::Tensor& x,
   if (!output_size && x.scalar_type() == at::kBFloat16 && !needs_graph(x) &&
       phase_conv_applies(conv)) {
     // bf16 doubling on oneDNN: the 2.25x cheaper phase form (upsample_conv.h).
-    at::Tensor y =
-        upsample2x_conv3x3(x, layer_weight(conv->weight, x.scalar_type()), conv->bias,
-                           [](const at::Tensor& in, const at::Tensor& k, const at::Tensor& b) {
-                             return kernels::onednn_conv2d(in, k, b, /*stride=*/1, /*padding=*/1);
-                           });
+    const at::Tensor weight = layer_weight(conv->weight, x.scalar_type());
+    const bool persistent = weight.is_same(conv->weight);  // not a dequantized / adapted copy
+    at::Tensor y = upsample2x_conv3x3(
+        x, weight, conv->bias,
+        [persistent](const at::Tensor& in, const at::Tensor& k, const at::Tensor& b) {
+          return kernels::onednn_conv2d(in, k, b, /*stride=*/1, /*padding=*/1, persistent);
+        },
+        persistent);
     if (y.defined()) return y;
   }
   if (!output_size) {

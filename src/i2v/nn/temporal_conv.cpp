@@ -58,6 +58,7 @@ at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int6
   };
   auto tap = [&](int64_t k) { return tap_nk(k).contiguous().t(); };  // (C_in, C_out) for aten
   const at::Tensor& bias = convs[i]->bias;
+  const bool persistent = weight.is_same(convs[i]->weight);  // not a dequantized copy
   if (needs_graph(h)) {  // differentiable: frame f sums taps k on frames f + k - 1 (zero outside)
     const at::Tensor padded =
         at::constant_pad_nd(h.reshape({b, num_frames, s, cin}), {0, 0, 0, 0, 1, 1});
@@ -70,7 +71,7 @@ at::Tensor TemporalConvLayerImpl::mix_frames(const at::Tensor& h, size_t i, int6
   // out (+)= rows . tap^T: oneDNN on reordered weights where it can, else libtorch.
   auto product = [&](const at::Tensor& rows, int64_t k, const at::Tensor& b, at::Tensor& dst,
                      bool accumulate) {
-    if (kernels::onednn_gemm(rows, tap_nk(k), b, dst, accumulate)) return;
+    if (kernels::onednn_gemm(rows, tap_nk(k), b, dst, accumulate, persistent)) return;
     if (accumulate) {
       dst.addmm_(rows, tap(k));
     } else if (b.defined()) {

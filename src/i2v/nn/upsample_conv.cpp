@@ -2,7 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <string>
 #include <vector>
+
+#include "i2v/kernels/packed_weights.h"
 
 namespace i2v::nn {
 namespace {
@@ -71,11 +74,18 @@ at::Tensor phase_kernels_bf16(const at::Tensor& weight) {
 }  // namespace
 
 at::Tensor upsample2x_conv3x3(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                              const Conv2x2& conv) {
+                              const Conv2x2& conv, bool persistent_weight) {
   const int64_t n = x.size(0), h = x.size(2), wd = x.size(3), o = w.size(0);
-  const at::Tensor kernels = x.scalar_type() == at::kBFloat16 && w.device().is_cpu()
-                                 ? phase_kernels_bf16(w)
-                                 : upsample_phase_kernels(w).to(x.scalar_type()).contiguous();
+  auto make_kernels = [&] {
+    return x.scalar_type() == at::kBFloat16 && w.device().is_cpu()
+               ? phase_kernels_bf16(w)
+               : upsample_phase_kernels(w).to(x.scalar_type()).contiguous();
+  };
+  const at::Tensor kernels =
+      persistent_weight
+          ? kernels::derived_weight(
+                w, std::string("upsample phases ") + c10::toString(x.scalar_type()), make_kernels)
+          : make_kernels();
   const at::Tensor bias4 = bias.defined() ? bias.repeat({4}) : bias;
   const at::Tensor y = conv(x, kernels, bias4);  // (N, 4·O, H+1, W+1)
   if (!y.defined()) return y;

@@ -21,10 +21,12 @@ at::Tensor upsample_phase_kernels(const at::Tensor& w);
 
 // conv(x, kernels, bias) must compute a stride-1 convolution with padding 1 (any output layout),
 // or return an undefined tensor (then so does this). x: (N, C, H, W); w: (O, C, 3, 3); bias: (O)
-// or undefined. Returns (N, O, 2H, 2W), channels-last.
+// or undefined. Returns (N, O, 2H, 2W), channels-last. `persistent_weight`: w is the layer's own
+// parameter, so while a kernels::PackedWeightScope is open the phase kernels are made once and
+// kept (kernels::derived_weight) and are themselves persistent for `conv`.
 using Conv2x2 = std::function<at::Tensor(const at::Tensor& x, const at::Tensor& kernels,
                                          const at::Tensor& bias)>;
 at::Tensor upsample2x_conv3x3(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                              const Conv2x2& conv);
+                              const Conv2x2& conv, bool persistent_weight = false);
 
 }  // namespace i2v::nn

@@ -163,7 +163,17 @@ void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency)
     return;
   }
   // CPU: the UNet stays mapped; per-block casts happen in block_hooks.
-  if (cpu) return;
+  if (cpu) {
+    if (residency == memory::Residency::Packed && !unet_cast_per_block_) {
+      // Each weight's packed copy takes the place of its mapped pages (dropped once packed).
+      // (Blocks cast per forward are new tensors every step: nothing to keep.)
+      unet_packed_ = std::make_unique<kernels::PackedWeightScope>(
+          [maps = memory::safetensors_mappings()](const at::Tensor& source) {
+            memory::release_mapped_pages(source, maps);
+          });
+    }
+    return;
+  }
   if (residency == memory::Residency::StreamBlocks) {
     stager_.unstage(*slot.module);  // a whole UNet staged by an earlier plan
     if (!unet_pinned_) {
@@ -182,12 +192,18 @@ void ModelResidency::end(Model which, memory::Residency residency) {
   slot.attachment.reset();  // the model's own weights back before they are unstaged
   torch::nn::Module& m = *slot.module;
   // A GPU plan with everything resident keeps the staged copies for the next generation.
-  const bool keep = !stager_.options().device.is_cpu() && residency == memory::Residency::Resident;
+  const bool keep =
+      !stager_.options().device.is_cpu() &&
+      (residency == memory::Residency::Resident || residency == memory::Residency::Packed);
   if (slot.layer_hooks) {
     slot.layered.attach(m, {});
     for (auto* layer : slot.layered.layers(m)) stager_.unstage(*layer);  // after an exception
     slot.layer_hooks = false;
     slot.pages = memory::MappedWeights::of(m);  // the rest may have been converted
+  }
+  if (which == Model::UNet && unet_packed_) {
+    unet_packed_.reset();
+    memory::trim_heap();
   }
   if (!keep) {
     stager_.unstage(m);

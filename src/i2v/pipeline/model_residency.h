@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "i2v/kernels/packed_weights.h"
 #include "i2v/lora/attachment.h"
 #include "i2v/memory/exec_plan.h"
 #include "i2v/memory/mapped_weights.h"
@@ -128,6 +129,8 @@ class ModelResidency {
   std::vector<torch::nn::Module*> unet_blocks_;
   std::map<const torch::nn::Module*, memory::MappedWeights> block_pages_;
   bool unet_cast_per_block_ = false;
+  // Residency::Packed on CPU: the UNet's packed weights, kept while its lease lasts.
+  std::unique_ptr<kernels::PackedWeightScope> unet_packed_;
   bool unet_pinned_ = false;
 };
 

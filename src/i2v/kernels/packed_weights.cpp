@@ -1,0 +1,186 @@
+#include "i2v/kernels/packed_weights.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/StorageImpl.h>
+#include <c10/util/intrusive_ptr.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#ifdef I2V_WITH_ONEDNN
+#include "i2v/kernels/onednn_engine.h"
+#endif
+
+namespace i2v::kernels {
+namespace {
+
+// Which weight, exactly: its storage (held weakly, so the address is never reused for another
+// storage while the entry exists), where in it, its shape and strides, and its version counter
+// (bumped by in-place writes).
+struct WeightId {
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage{c10::intrusive_ptr<c10::StorageImpl>()};
+  int64_t offset = 0;
+  std::vector<int64_t> sizes, strides;
+  at::ScalarType dtype = at::kFloat;
+  int64_t version = 0;
+
+  static WeightId of(const at::Tensor& t) {
+    WeightId id;
+    id.storage = t.storage().getWeakStorageImpl();
+    id.offset = t.storage_offset();
+    id.sizes.assign(t.sizes().begin(), t.sizes().end());
+    id.strides.assign(t.strides().begin(), t.strides().end());
+    id.dtype = t.scalar_type();
+    id.version = static_cast<int64_t>(t._version());
+    return id;
+  }
+  bool expired() const { return storage.expired(); }
+  bool same(const WeightId& o) const {
+    return offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
+           version == o.version;
+  }
+};
+
+struct PackedEntry {
+  WeightId id;
+#ifdef I2V_WITH_ONEDNN
+  dnnl::memory::desc layout;
+#endif
+  at::Tensor packed;
+};
+
+struct DerivedEntry {
+  WeightId id;
+  std::string what;
+  at::Tensor value;
+};
+
+int64_t bytes_of(const at::Tensor& t) {
+  return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+}
+
+// The one process-wide store; every access under `mu`.
+struct Store {
+  std::mutex mu;
+  int depth = 0;
+  std::function<void(const at::Tensor&)> on_packed;
+  // Keyed by the storage's address (stable while an entry holds it weakly).
+  std::unordered_map<const void*, std::vector<PackedEntry>> packed;
+  std::unordered_map<const void*, std::vector<DerivedEntry>> derived;
+  int64_t bytes = 0, count = 0, inserts = 0;
+
+  // Entries of freed weights go (checked every 64 insertions: their copies are the only waste).
+  void sweep_if_due() {
+    if (++inserts % 64 != 0) return;
+    auto prune = [this](auto& map) {
+      for (auto it = map.begin(); it != map.end();) {
+        auto& v = it->second;
+        for (auto e = v.begin(); e != v.end();) {
+          if (!e->id.expired()) {
+            ++e;
+            continue;
+          }
+          bytes -= bytes_of(entry_tensor(*e));
+          e = v.erase(e);
+        }
+        it = v.empty() ? map.erase(it) : std::next(it);
+      }
+    };
+    prune(packed);
+    prune(derived);
+  }
+  static const at::Tensor& entry_tensor(const PackedEntry& e) { return e.packed; }
+  static const at::Tensor& entry_tensor(const DerivedEntry& e) { return e.value; }
+
+  void clear() {
+    packed.clear();
+    derived.clear();
+    on_packed = nullptr;
+    bytes = count = inserts = 0;
+  }
+};
+
+Store& store() {
+  static Store s;
+  return s;
+}
+
+const void* storage_key(const at::Tensor& t) {
+  return static_cast<const void*>(t.storage().unsafeGetStorageImpl());
+}
+
+}  // namespace
+
+PackedWeightScope::PackedWeightScope(std::function<void(const at::Tensor&)> on_packed) {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.depth++ == 0) s.on_packed = std::move(on_packed);
+}
+
+PackedWeightScope::~PackedWeightScope() {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (--s.depth == 0) s.clear();
+}
+
+bool packed_weights_open() {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.depth > 0;
+}
+
+int64_t packed_weight_bytes() {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.bytes;
+}
+
+int64_t packed_weight_count() {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.count;
+}
+
+at::Tensor derived_weight(const at::Tensor& source, const std::string& what,
+                          const std::function<at::Tensor()>& build) {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.depth == 0 || !source.defined() || !source.has_storage()) return build();
+  const WeightId id = WeightId::of(source);
+  std::vector<DerivedEntry>& list = s.derived[storage_key(source)];
+  for (const DerivedEntry& e : list)
+    if (e.what == what && e.id.same(id)) return e.value;
+  at::Tensor value = build();
+  s.bytes += bytes_of(value);
+  list.push_back({id, what, value});
+  s.sweep_if_due();
+  return value;
+}
+
+#ifdef I2V_WITH_ONEDNN
+at::Tensor kept_packed_weight(const at::Tensor& source, const dnnl::memory::desc& layout,
+                              const std::function<void(void*)>& pack) {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.depth == 0 || !source.has_storage()) return {};
+  const WeightId id = WeightId::of(source);
+  std::vector<PackedEntry>& list = s.packed[storage_key(source)];
+  for (const PackedEntry& e : list)
+    if (e.layout == layout && e.id.same(id)) return e.packed;
+  // 64-byte aligned (c10's CPU allocator), as the kernels' vector loads want. Fresh pages: on the
+  // 2-vCPU Xeon VM the UNet's first packed step costs ~3 s more than a plain one, mostly the
+  // kernel zeroing 2.7 GB of new pages (transparent huge pages made it worse: compaction).
+  at::Tensor packed = at::empty({static_cast<int64_t>(layout.get_size())}, at::kByte);
+  pack(packed.data_ptr());
+  s.bytes += bytes_of(packed);
+  ++s.count;
+  list.push_back({id, layout, packed});
+  if (s.on_packed) s.on_packed(source);
+  s.sweep_if_due();
+  return packed;
+}
+#endif
+
+}  // namespace i2v::kernels

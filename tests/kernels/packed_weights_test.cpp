@@ -1,0 +1,140 @@
+// Packed weights kept across calls (kernels/packed_weights.h): the kept copy gives the bits of the
+// per-call reorder, is made once per weight and layout, and is never matched for another weight:
+// not after an in-place write, not for a new tensor at a freed one's address, not for per-call
+// copies. Skipped without I2V_WITH_ONEDNN (then the kernels always decline).
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "i2v/kernels/onednn_conv.h"
+#include "i2v/kernels/onednn_gemm.h"
+#include "i2v/kernels/packed_weights.h"
+
+namespace {
+
+using namespace i2v::kernels;
+
+const auto kBf16 = at::TensorOptions().dtype(at::kBFloat16);
+
+at::Tensor gemm(const at::Tensor& x, const at::Tensor& w, bool persistent) {
+  at::Tensor y = at::empty({x.size(0), w.size(0)}, kBf16);
+  EXPECT_TRUE(onednn_gemm(x, w, {}, y, false, persistent));
+  return y;
+}
+
+TEST(PackedWeights, KeptCopyGivesTheSameBitsAndIsMadeOnce) {
+  if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  at::manual_seed(0);
+  const at::Tensor x = at::randn({512, 96}, kBf16), w = at::randn({80, 96}, kBf16);
+  const at::Tensor per_call = gemm(x, w, /*persistent=*/true);  // no scope: reordered per call
+  EXPECT_FALSE(packed_weights_open());
+  EXPECT_EQ(packed_weight_bytes(), 0);
+  {
+    PackedWeightScope scope;
+    EXPECT_TRUE(packed_weights_open());
+    EXPECT_TRUE(gemm(x, w, true).equal(per_call));
+    EXPECT_EQ(packed_weight_count(), 1);
+    EXPECT_GE(packed_weight_bytes(), w.numel() * 2);
+    EXPECT_TRUE(gemm(x, w, true).equal(per_call));  // the kept copy
+    EXPECT_EQ(packed_weight_count(), 1);
+    // A per-call weight (dequantized, adapted) is never kept.
+    gemm(x, w * 2, /*persistent=*/false);
+    EXPECT_EQ(packed_weight_count(), 1);
+  }
+  EXPECT_FALSE(packed_weights_open());
+  EXPECT_EQ(packed_weight_bytes(), 0);
+}
+
+TEST(PackedWeights, AWrittenOrReplacedWeightIsPackedAgain) {
+  if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  at::manual_seed(1);
+  const at::Tensor x = at::randn({256, 64}, kBf16);
+  PackedWeightScope scope;
+  at::Tensor w = at::randn({48, 64}, kBf16);
+  gemm(x, w, true);
+  // An in-place write bumps the version counter: the old copy must not be used.
+  w.mul_(-1);
+  at::Tensor expected = at::empty({256, 48}, kBf16);
+  ASSERT_TRUE(onednn_gemm(x, w, {}, expected, false, false));
+  EXPECT_TRUE(gemm(x, w, true).equal(expected));
+  EXPECT_EQ(packed_weight_count(), 2);
+  // New weights of the same shape, freed one after the other, often reuse the address: each is
+  // its own weight.
+  for (int i = 0; i < 4; ++i) {
+    const at::Tensor wi = at::randn({48, 64}, kBf16);
+    ASSERT_TRUE(onednn_gemm(x, wi, {}, expected, false, false));
+    EXPECT_TRUE(gemm(x, wi, true).equal(expected)) << i;
+  }
+  // Two views of one storage (a temporal convolution's taps) are two weights.
+  const at::Tensor w3 = at::randn({48, 64, 3}, kBf16);
+  for (int k = 0; k < 3; ++k) {
+    const at::Tensor tap = w3.select(2, k);
+    ASSERT_TRUE(onednn_gemm(x, tap, {}, expected, false, false));
+    EXPECT_TRUE(gemm(x, tap, true).equal(expected)) << k;
+  }
+}
+
+TEST(PackedWeights, SmallProductsAndImagesQualifyOnlyWithAKeptCopy) {
+  if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  at::manual_seed(2);
+  const at::Tensor x = at::randn({32, 64}, kBf16), w = at::randn({48, 64}, kBf16);
+  at::Tensor y = at::empty({32, 48}, kBf16);
+  EXPECT_FALSE(onednn_gemm(x, w, {}, y, false, true));  // 32 rows: the reorder would dominate
+  const at::Tensor img = at::randn({2, 16, 4, 4}, kBf16), k = at::randn({24, 16, 3, 3}, kBf16);
+  EXPECT_FALSE(onednn_conv2d(img, k, {}, 1, 1, true).defined());
+  PackedWeightScope scope;
+  ASSERT_TRUE(onednn_gemm(x, w, {}, y, false, true));
+  const at::Tensor ref = at::mm(x.to(at::kDouble), w.to(at::kDouble).t());
+  EXPECT_LT((y.to(at::kDouble) - ref).abs().max().item<double>() / ref.abs().max().item<double>(),
+            1.0 / 128);
+  EXPECT_FALSE(onednn_gemm(x, w, {}, y, false, false));  // not kept: still declined
+  const at::Tensor c = onednn_conv2d(img, k, {}, 1, 1, true);
+  ASSERT_TRUE(c.defined());
+  const at::Tensor cref = at::conv2d(img.to(at::kDouble), k.to(at::kDouble), {}, 1, 1);
+  EXPECT_LT((c.to(at::kDouble) - cref).abs().max().item<double>() / cref.abs().max().item<double>(),
+            1.0 / 128);
+  EXPECT_EQ(packed_weight_count(), 2);
+}
+
+TEST(PackedWeights, ConvolutionKeptCopyGivesTheSameBits) {
+  if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({2, 24, 12, 12}, kBf16), w = at::randn({40, 24, 3, 3}, kBf16);
+  const at::Tensor bias = at::randn({40}, kBf16);
+  const at::Tensor per_call = onednn_conv2d(x, w, bias, 1, 1, true);
+  ASSERT_TRUE(per_call.defined());
+  PackedWeightScope scope;
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(onednn_conv2d(x, w, bias, 1, 1, true).equal(per_call));
+  EXPECT_EQ(packed_weight_count(), 1);
+}
+
+TEST(PackedWeights, DerivedWeightsAreBuiltOncePerScope) {
+  const at::Tensor w = at::randn({4, 4});
+  int builds = 0;
+  auto build = [&] {
+    ++builds;
+    return w * 2;
+  };
+  derived_weight(w, "double", build);
+  derived_weight(w, "double", build);
+  EXPECT_EQ(builds, 2);  // no scope: built per call
+  {
+    PackedWeightScope scope;
+    const at::Tensor a = derived_weight(w, "double", build);
+    const at::Tensor b = derived_weight(w, "double", build);
+    EXPECT_EQ(builds, 3);
+    EXPECT_TRUE(a.is_same(b));
+    EXPECT_TRUE(a.equal(w * 2));
+    derived_weight(w, "other", build);  // another derivation of the same weight
+    EXPECT_EQ(builds, 4);
+    w.add_(1);  // written: built again from the new values
+    EXPECT_TRUE(derived_weight(w, "double", build).equal(w * 2));
+    EXPECT_EQ(builds, 5);
+    PackedWeightScope nested;  // nested scopes share the outer one's copies
+    derived_weight(w, "double", build);
+    EXPECT_EQ(builds, 5);
+  }
+  derived_weight(w, "double", build);
+  EXPECT_EQ(builds, 6);
+}
+
+}  // namespace
