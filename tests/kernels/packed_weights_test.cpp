@@ -39,6 +39,14 @@ TEST(PackedWeights, KeptCopyGivesTheSameBitsAndIsMadeOnce) {
     // A per-call weight (dequantized, adapted) is never kept.
     gemm(x, w * 2, /*persistent=*/false);
     EXPECT_EQ(packed_weight_count(), 1);
+    // A copy of 1 MiB and more lives in its own mapping: the same bits too.
+    const at::Tensor x2 = at::randn({256, 640}, kBf16), big = at::randn({1024, 640}, kBf16);
+    at::Tensor ref = at::empty({256, 1024}, kBf16);
+    ASSERT_TRUE(onednn_gemm(x2, big, {}, ref, false, false));
+    EXPECT_TRUE(gemm(x2, big, true).equal(ref));
+    EXPECT_TRUE(gemm(x2, big, true).equal(ref));
+    EXPECT_EQ(packed_weight_count(), 2);
+    EXPECT_GE(packed_weight_bytes(), (w.numel() + big.numel()) * 2);
   }
   EXPECT_FALSE(packed_weights_open());
   EXPECT_EQ(packed_weight_bytes(), 0);

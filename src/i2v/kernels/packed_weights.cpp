@@ -4,7 +4,10 @@
 #include <c10/core/StorageImpl.h>
 #include <c10/util/intrusive_ptr.h>
 
+#include <sys/mman.h>
+
 #include <mutex>
+#include <new>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -111,6 +114,22 @@ const void* storage_key(const at::Tensor& t) {
   return static_cast<const void*>(t.storage().unsafeGetStorageImpl());
 }
 
+// Memory for one packed copy, at least 64-byte aligned as the kernels' vector loads want. Copies
+// of 1 MiB and more get their own anonymous mapping of ordinary pages rather than going through
+// the CPU allocator, whose large blocks are 2 MiB-aligned and marked for transparent huge pages
+// (memory/block_reuse.h): for 2.7 GB of copies made once, huge-page compaction and zeroing made
+// the packing step ~4.5 s slower than a plain one on the 2-vCPU Xeon VM; with ordinary pages,
+// ~1.5 s.
+at::Tensor packed_buffer(int64_t bytes) {
+  constexpr int64_t kOwnMapping = int64_t{1} << 20;
+  if (bytes < kOwnMapping) return at::empty({bytes}, at::kByte);
+  const size_t size = static_cast<size_t>(bytes);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return at::from_blob(
+      p, {bytes}, [size](void* q) { munmap(q, size); }, at::TensorOptions().dtype(at::kByte));
+}
+
 }  // namespace
 
 PackedWeightScope::PackedWeightScope(std::function<void(const at::Tensor&)> on_packed) {
@@ -169,10 +188,7 @@ at::Tensor kept_packed_weight(const at::Tensor& source, const dnnl::memory::desc
   std::vector<PackedEntry>& list = s.packed[storage_key(source)];
   for (const PackedEntry& e : list)
     if (e.layout == layout && e.id.same(id)) return e.packed;
-  // 64-byte aligned (c10's CPU allocator), as the kernels' vector loads want. Fresh pages: on the
-  // 2-vCPU Xeon VM the UNet's first packed step costs ~3 s more than a plain one, mostly the
-  // kernel zeroing 2.7 GB of new pages (transparent huge pages made it worse: compaction).
-  at::Tensor packed = at::empty({static_cast<int64_t>(layout.get_size())}, at::kByte);
+  at::Tensor packed = packed_buffer(static_cast<int64_t>(layout.get_size()));
   pack(packed.data_ptr());
   s.bytes += bytes_of(packed);
   ++s.count;

@@ -38,8 +38,8 @@ ExecPlan named_plan(const std::string& name) {
 }
 
 // The packed plan's first step packs the UNet's weights into fresh memory: on the 2-vCPU Xeon VM
-// (real architecture, bf16, 256x256x8) that step took ~8.3 s against ~5.4 s plain, and each later
-// one ~10 % less than plain, so packing pays from about 6 steps on.
+// (real architecture, bf16, 256x256x8) that step took 7.5-8.7 s against 5.2-5.6 s plain, each
+// later one 0.6-0.8 s less than plain (4.2-4.4 against 5.0), so packing pays from about 4 steps.
 constexpr int64_t kPackedMinSteps = 8;
 
 double relative_speed(const ExecPlan& p) {
