@@ -85,8 +85,8 @@ struct Request {
   int window_stride = 4;
   std::string window_fuse = "pyramid";
   bool shuffle_noise = false;
-  // auto (the fastest plan whose predicted peak fits the budget) | plain | chunked |
-  // chunked+seqcfg | stream. The cheaper plans after it form the fallback ladder.
+  // auto (the fastest plan whose predicted peak fits the budget) | packed (CPU, bf16) | plain |
+  // chunked | chunked+seqcfg | stream. The cheaper plans after it form the fallback ladder.
   std::string plan = "auto";
   PlanOverrides overrides;
   // LoRAs applied for this generation, summed in order. lora_mode: auto (merged into a copy of

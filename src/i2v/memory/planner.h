@@ -21,9 +21,10 @@ struct PlanCandidate {
   Estimate estimate;
 };
 
-// plain, chunked, chunked+seqcfg, stream — in that order (each uses less memory). For a GPU
-// (Shapes::gpu) the candidates add plain+on-demand after plain and run the chunked plans
-// on-demand (one model on the device at a time).
+// packed, plain, chunked, chunked+seqcfg, stream — in that order (each uses less memory). The
+// candidates offer packed only for bf16 on a CPU with the UNet used as stored and enough steps.
+// For a GPU (Shapes::gpu) the candidates add plain+on-demand after plain and run the chunked
+// plans on-demand (one model on the device at a time).
 std::vector<ExecPlan> standard_plans();
 ExecPlan named_plan(const std::string& name);  // ConfigError listing the names
 double relative_speed(const ExecPlan& plan);
