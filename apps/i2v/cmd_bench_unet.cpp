@@ -63,11 +63,7 @@ RegisterBench reg(10, [](CLI::App& bench, std::function<int()>& run) {
     // As the pipeline's lease does for the denoising loop: one scope over every forward, each
     // weight's mapped pages dropped once it is packed (so the peak RSS is the pipeline's).
     std::optional<kernels::PackedWeightScope> packed;
-    if (plan.residency == memory::Residency::Packed) {
-      packed.emplace([maps = memory::safetensors_mappings()](const at::Tensor& source) {
-        memory::release_mapped_pages(source, maps);
-      });
-    }
+    if (plan.residency == memory::Residency::Packed) packed.emplace(memory::mapped_page_releaser());
     j.update(time_runs(*o, [&] { model->forward(in, {}, plan); }));
     if (packed) j["packed_weight_bytes"] = kernels::packed_weight_bytes();
     print_bench_json(*o, j);

@@ -88,6 +88,19 @@ TEST(BlockSchedule, NextWrapsAround) {
   EXPECT_EQ(s.next_after(&other), nullptr);
 }
 
+// A short generation on the golden pipeline's input image (64x48, 3 frames, fixed seed).
+pipeline::GenerationRequest small_request(int steps) {
+  pipeline::GenerationRequest r;
+  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
+  r.prompt = "a fox";
+  r.width = 64;
+  r.height = 48;
+  r.num_frames = 3;
+  r.num_inference_steps = steps;
+  r.seed = 7;
+  return r;
+}
+
 // A copy of the golden pipeline whose UNet files hold `unet` (every other component linked).
 fs::path pipeline_with_unet(const test::TempDir& dir, const std::string& name,
                             const std::vector<std::pair<std::string, at::Tensor>>& unet) {
@@ -135,14 +148,7 @@ TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
   EXPECT_EQ(ref_facts.unet_bytes, rw.bytes);
   EXPECT_EQ(ref_facts.unet_staged_block_bytes, 0);
 
-  pipeline::GenerationRequest r;
-  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
-  r.prompt = "a fox";
-  r.width = 64;
-  r.height = 48;
-  r.num_frames = 3;
-  r.num_inference_steps = 2;
-  r.seed = 7;
+  pipeline::GenerationRequest r = small_request(2);
   for (const char* plan : {"plain", "stream"}) {
     r.plan = ExecPlan{};
     r.plan.name = plan;
@@ -180,14 +186,7 @@ TEST(WeightStager, PackedResidencyGivesThePlainVideoOnBf16Files) {
   auto pipe =
       pipeline::I2VGenXLPipeline::load(pipeline_with_unet(dir, "bf16", bf16).string(), options);
   EXPECT_FALSE(pipe->unet_cast_per_block());
-  pipeline::GenerationRequest r;
-  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
-  r.prompt = "a fox";
-  r.width = 64;
-  r.height = 48;
-  r.num_frames = 3;
-  r.num_inference_steps = 3;
-  r.seed = 7;
+  pipeline::GenerationRequest r = small_request(3);
   struct Run {
     at::Tensor latents, frames;
     std::vector<int64_t> packed_per_step;
@@ -315,14 +314,7 @@ TEST(WeightStager, PipelineOnEightBitWeightsEqualsTheirDequantizedFilesExactly) 
   EXPECT_LT(facts.image_stream_bytes, facts.image_bytes);
   EXPECT_TRUE(pipeline::model_facts(ref->model_dir(), at::kFloat).weights_8bit.empty());
 
-  pipeline::GenerationRequest r;
-  r.image = image::decode_image_file(test::golden_dir() / "input_image.png");
-  r.prompt = "a fox";
-  r.width = 64;
-  r.height = 48;
-  r.num_frames = 3;
-  r.num_inference_steps = 2;
-  r.seed = 7;
+  pipeline::GenerationRequest r = small_request(2);
   for (const char* plan : {"plain", "stream"}) {
     r.plan = ExecPlan{};
     r.plan.name = plan;

@@ -84,8 +84,9 @@ memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_f
 // Of the predicted peak: the weights resident while the UNet runs.
 int64_t resident_weights(const memory::ModelFacts& f, const memory::ExecPlan& plan) {
   if (plan.residency == memory::Residency::StreamBlocks) return f.unet_block_bytes;
-  // Packed: the packed copies in place of the mapped pages, plus the estimator's allowance.
-  const int64_t packed = plan.residency == memory::Residency::Packed ? f.unet_bytes / 7 : 0;
+  // Packed: the packed copies in place of the mapped pages, plus what they hold beyond them.
+  const int64_t packed =
+      plan.residency == memory::Residency::Packed ? memory::packed_weights_extra_bytes(f) : 0;
   return f.unet_bytes + packed + f.vae_bytes;
 }
 

@@ -120,17 +120,8 @@ at::Tensor onednn_conv2d(const at::Tensor& x, const at::Tensor& w, const at::Ten
       src = converted;
     }
     const memory::desc& packed_desc = plan->pd.weights_desc();
-    auto pack = [&](void* destination) {
-      memory w_given(plan->weights_given, engine, const_cast<void*>(w.data_ptr()));
-      memory w_packed(packed_desc, engine, destination);
-      plan->pack.execute(stream, w_given, w_packed);
-    };
-    at::Tensor packed = keep ? kept_packed_weight(w, packed_desc, pack) : at::Tensor();
-    if (!packed.defined()) {
-      packed =
-          at::empty({static_cast<int64_t>(packed_desc.get_size())}, x.options().dtype(at::kByte));
-      pack(packed.data_ptr());
-    }
+    const at::Tensor packed =
+        packed_weight(w, keep, plan->weights_given, packed_desc, plan->pack, stream);
     memory w_packed(packed_desc, engine, packed.data_ptr());
     at::Tensor y = at::empty({x.size(0), w.size(0), oh, ow},
                              x.options().memory_format(at::MemoryFormat::ChannelsLast));

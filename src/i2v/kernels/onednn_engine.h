@@ -46,10 +46,12 @@ class OnednnPlanCache {
   std::unordered_map<std::string, std::shared_ptr<Plan>> plans_;
 };
 
-// The packed copy (layout `layout`) of a persistent weight, made by `pack(destination)` on its
-// first use while a PackedWeightScope is open (packed_weights.h); undefined when none is open.
-at::Tensor kept_packed_weight(const at::Tensor& source, const dnnl::memory::desc& layout,
-                              const std::function<void(void*)>& pack);
+// `w` (in layout `given`) reordered by `pack` into `layout`, the layout a primitive wants: the
+// copy kept while a PackedWeightScope is open when `keep` (packed_weights.h: made at the first
+// call, reused after), else a copy for this call only.
+at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::desc& given,
+                         const dnnl::memory::desc& layout, dnnl::reorder& pack,
+                         dnnl::stream& stream);
 
 }  // namespace i2v::kernels
 #endif

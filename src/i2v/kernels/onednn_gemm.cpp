@@ -123,19 +123,8 @@ bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bia
     auto& engine = onednn_cpu_engine();
     dnnl::stream stream(engine);
     const memory::desc& packed_desc = plan->pd.weights_desc();
-    auto pack = [&](void* destination) {
-      memory w_plain(plan->weights_plain, engine, const_cast<void*>(w.data_ptr()));
-      memory w_packed(packed_desc, engine, destination);
-      plan->pack.execute(stream, w_plain, w_packed);
-    };
-    at::Tensor packed = keep ? kept_packed_weight(w, packed_desc, pack) : at::Tensor();
-    if (!packed.defined()) {
-      // Per call, in an ordinary tensor: its block comes back through the reuse cache on the
-      // next call of the same shape.
-      packed =
-          at::empty({static_cast<int64_t>(packed_desc.get_size())}, x.options().dtype(at::kByte));
-      pack(packed.data_ptr());
-    }
+    const at::Tensor packed =
+        packed_weight(w, keep, plan->weights_plain, packed_desc, plan->pack, stream);
     memory w_packed(packed_desc, engine, packed.data_ptr());
     memory src(plan->pd.src_desc(), engine, const_cast<void*>(x.data_ptr()));
     memory dst(plan->pd.dst_desc(), engine, out.data_ptr());

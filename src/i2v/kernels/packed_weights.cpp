@@ -6,6 +6,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -51,13 +52,13 @@ struct PackedEntry {
 #ifdef I2V_WITH_ONEDNN
   dnnl::memory::desc layout;
 #endif
-  at::Tensor packed;
+  at::Tensor tensor;  // the packed bytes
 };
 
 struct DerivedEntry {
   WeightId id;
   std::string what;
-  at::Tensor value;
+  at::Tensor tensor;  // what build() made
 };
 
 int64_t bytes_of(const at::Tensor& t) {
@@ -67,7 +68,7 @@ int64_t bytes_of(const at::Tensor& t) {
 // The one process-wide store; every access under `mu`.
 struct Store {
   std::mutex mu;
-  int depth = 0;
+  std::atomic<int> depth{0};  // read without the lock by packed_weights_open (every product)
   std::function<void(const at::Tensor&)> on_packed;
   // Keyed by the storage's address (stable while an entry holds it weakly).
   std::unordered_map<const void*, std::vector<PackedEntry>> packed;
@@ -85,7 +86,7 @@ struct Store {
             ++e;
             continue;
           }
-          bytes -= bytes_of(entry_tensor(*e));
+          bytes -= bytes_of(e->tensor);
           e = v.erase(e);
         }
         it = v.empty() ? map.erase(it) : std::next(it);
@@ -94,8 +95,6 @@ struct Store {
     prune(packed);
     prune(derived);
   }
-  static const at::Tensor& entry_tensor(const PackedEntry& e) { return e.packed; }
-  static const at::Tensor& entry_tensor(const DerivedEntry& e) { return e.value; }
 
   void clear() {
     packed.clear();
@@ -145,9 +144,7 @@ PackedWeightScope::~PackedWeightScope() {
 }
 
 bool packed_weights_open() {
-  Store& s = store();
-  std::lock_guard<std::mutex> lock(s.mu);
-  return s.depth > 0;
+  return store().depth.load() > 0;
 }
 
 int64_t packed_weight_bytes() {
@@ -170,7 +167,7 @@ at::Tensor derived_weight(const at::Tensor& source, const std::string& what,
   const WeightId id = WeightId::of(source);
   std::vector<DerivedEntry>& list = s.derived[storage_key(source)];
   for (const DerivedEntry& e : list)
-    if (e.what == what && e.id.same(id)) return e.value;
+    if (e.what == what && e.id.same(id)) return e.tensor;
   at::Tensor value = build();
   s.bytes += bytes_of(value);
   list.push_back({id, what, value});
@@ -179,22 +176,45 @@ at::Tensor derived_weight(const at::Tensor& source, const std::string& what,
 }
 
 #ifdef I2V_WITH_ONEDNN
-at::Tensor kept_packed_weight(const at::Tensor& source, const dnnl::memory::desc& layout,
-                              const std::function<void(void*)>& pack) {
-  Store& s = store();
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (s.depth == 0 || !source.has_storage()) return {};
-  const WeightId id = WeightId::of(source);
-  std::vector<PackedEntry>& list = s.packed[storage_key(source)];
-  for (const PackedEntry& e : list)
-    if (e.layout == layout && e.id.same(id)) return e.packed;
-  at::Tensor packed = packed_buffer(static_cast<int64_t>(layout.get_size()));
-  pack(packed.data_ptr());
-  s.bytes += bytes_of(packed);
-  ++s.count;
-  list.push_back({id, layout, packed});
-  if (s.on_packed) s.on_packed(source);
-  s.sweep_if_due();
+namespace {
+
+void reorder_into(const at::Tensor& w, const dnnl::memory::desc& given,
+                  const dnnl::memory::desc& layout, dnnl::reorder& pack, dnnl::stream& stream,
+                  void* destination) {
+  auto& engine = onednn_cpu_engine();
+  dnnl::memory from(given, engine, const_cast<void*>(w.data_ptr()));
+  dnnl::memory to(layout, engine, destination);
+  pack.execute(stream, from, to);
+}
+
+}  // namespace
+
+at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::desc& given,
+                         const dnnl::memory::desc& layout, dnnl::reorder& pack,
+                         dnnl::stream& stream) {
+  const int64_t bytes = static_cast<int64_t>(layout.get_size());
+  if (keep && w.has_storage()) {
+    Store& s = store();
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.depth > 0) {
+      const WeightId id = WeightId::of(w);
+      std::vector<PackedEntry>& list = s.packed[storage_key(w)];
+      for (const PackedEntry& e : list)
+        if (e.layout == layout && e.id.same(id)) return e.tensor;
+      at::Tensor packed = packed_buffer(bytes);
+      reorder_into(w, given, layout, pack, stream, packed.data_ptr());
+      s.bytes += bytes_of(packed);
+      ++s.count;
+      list.push_back({id, layout, packed});
+      if (s.on_packed) s.on_packed(w);
+      s.sweep_if_due();
+      return packed;
+    }
+  }
+  // For this call only, in an ordinary tensor: its block comes back through the allocator's
+  // reuse cache on the next call of the same shape.
+  at::Tensor packed = at::empty({bytes}, at::kByte);
+  reorder_into(w, given, layout, pack, stream, packed.data_ptr());
   return packed;
 }
 #endif

@@ -75,4 +75,8 @@ int64_t gpu_workspace_bytes();
 
 Estimate estimate(const ModelFacts& model, const Shapes& shapes, const ExecPlan& plan);
 
+// What the packed residency holds beyond the UNet's weight bytes (its packed copies replace the
+// mapped pages): the upsamplers' phase kernels and their copies, weights packed in two layouts.
+int64_t packed_weights_extra_bytes(const ModelFacts& model);
+
 }  // namespace i2v::memory

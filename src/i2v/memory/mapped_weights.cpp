@@ -47,6 +47,10 @@ void release_mapped_pages(const at::Tensor& t,
   if (e > b) madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
+std::function<void(const at::Tensor&)> mapped_page_releaser() {
+  return [maps = safetensors_mappings()](const at::Tensor& t) { release_mapped_pages(t, maps); };
+}
+
 MappedWeights MappedWeights::of(const torch::nn::Module& module) {
   MappedWeights m;
   const auto maps = safetensors_mappings();

@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -40,6 +41,9 @@ std::vector<std::pair<uintptr_t, uintptr_t>> safetensors_mappings();
 // Same contract as MappedWeights::release: the next read faults the same bytes back in.
 void release_mapped_pages(const at::Tensor& t,
                           const std::vector<std::pair<uintptr_t, uintptr_t>>& mappings);
+// release_mapped_pages over the mappings as they are now: what a kernels::PackedWeightScope's
+// owner passes as `on_packed`, so that each packed copy takes the place of its mapped pages.
+std::function<void(const at::Tensor&)> mapped_page_releaser();
 
 // Returns freed memory to the system (the kept reusable blocks, then glibc malloc_trim) so RSS
 // reflects what is in use.

@@ -167,10 +167,7 @@ void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency)
     if (residency == memory::Residency::Packed && !unet_cast_per_block_) {
       // Each weight's packed copy takes the place of its mapped pages (dropped once packed).
       // (Blocks cast per forward are new tensors every step: nothing to keep.)
-      unet_packed_ = std::make_unique<kernels::PackedWeightScope>(
-          [maps = memory::safetensors_mappings()](const at::Tensor& source) {
-            memory::release_mapped_pages(source, maps);
-          });
+      unet_packed_ = std::make_unique<kernels::PackedWeightScope>(memory::mapped_page_releaser());
     }
     return;
   }
