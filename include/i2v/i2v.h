@@ -43,6 +43,11 @@ struct ModelOptions {
   // Make CPU allocations beyond the budget fail (moving down the fallback ladder) instead of
   // only planning for it. Needs memory_budget_bytes.
   bool enforce_budget = false;
+  // CPU, bf16: keep the UNet's packed weights (the packed plan) between generate calls, so that a
+  // reused Generator (a server, a loop) packs them once; it then runs the packed plan at any
+  // step count. They take the place of the UNet's mapped file pages (about its weight bytes held
+  // between calls). false: freed after each generation.
+  bool keep_packed_weights = true;
 };
 
 // Overrides of the chosen execution plan; -1 / empty = the plan's own value.

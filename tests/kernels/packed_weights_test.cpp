@@ -81,6 +81,47 @@ TEST(PackedWeights, AWrittenOrReplacedWeightIsPackedAgain) {
   }
 }
 
+// A set kept by its owner (a Generator's UNet) outlives the scopes that use it: the next scope
+// reuses its copies; a weight written in place replaces its stale copy instead of adding one;
+// between scopes nothing is packed into it.
+TEST(PackedWeights, AKeptSetServesTheNextScopeAndReplacesStaleCopies) {
+  if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  at::manual_seed(4);
+  const at::Tensor x = at::randn({256, 64}, kBf16);
+  at::Tensor w = at::randn({48, 64}, kBf16);
+  const at::Tensor expected = gemm(x, w, false);
+  int packed_calls = 0;
+  PackedWeights kept([&](const at::Tensor& source) {
+    EXPECT_TRUE(source.is_same(w));
+    ++packed_calls;
+  });
+  {
+    PackedWeightScope scope(kept);
+    EXPECT_TRUE(gemm(x, w, true).equal(expected));
+  }
+  const int64_t bytes = kept.bytes();
+  EXPECT_GE(bytes, w.numel() * 2);
+  EXPECT_EQ(kept.count(), 1);
+  EXPECT_FALSE(packed_weights_open());
+  EXPECT_EQ(packed_weight_bytes(), 0);  // no scope open
+  gemm(x, w, true);                     // outside a scope: per call, not added
+  EXPECT_EQ(kept.count(), 1);
+  {
+    PackedWeightScope scope(kept);
+    EXPECT_EQ(packed_weight_bytes(), bytes);
+    EXPECT_TRUE(gemm(x, w, true).equal(expected));
+    EXPECT_EQ(kept.count(), 1);  // the kept copy
+    w.mul_(-1);                  // written in place: packed again, in place of the stale copy
+    EXPECT_TRUE(gemm(x, w, true).equal(gemm(x, w, false)));
+    EXPECT_EQ(kept.count(), 2);
+    EXPECT_EQ(kept.bytes(), bytes);
+  }
+  EXPECT_EQ(packed_calls, 2);
+  kept.clear();
+  EXPECT_EQ(kept.bytes(), 0);
+  EXPECT_EQ(kept.count(), 0);
+}
+
 TEST(PackedWeights, SmallProductsAndImagesQualifyOnlyWithAKeptCopy) {
   if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
   at::manual_seed(2);

@@ -158,6 +158,13 @@ TEST(Planner, PackedWeightsOnlyForBf16OnACpu) {
     EXPECT_EQ(std::count(v.begin(), v.end(), "packed"), 0);
     EXPECT_EQ(v.front(), "plain");
   }
+  // A reused Generator's packing is paid once for all its generations: any step count.
+  Shapes reused = few_steps;
+  reused.packing_reused = true;
+  EXPECT_EQ(names(m, reused).front(), "packed");
+  Shapes reused_fp32 = fp32;
+  reused_fp32.packing_reused = true;
+  EXPECT_EQ(names(m, reused_fp32).front(), "plain");
 }
 
 TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {

@@ -8,6 +8,9 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
+#include "i2v/i2v.h"
 #include "i2v/image/decode.h"
 #include "i2v/io/safetensors.h"
 #include "i2v/kernels/onednn_gemm.h"
@@ -115,6 +118,14 @@ fs::path pipeline_with_unet(const test::TempDir& dir, const std::string& name,
   return root;
 }
 
+std::vector<std::pair<std::string, at::Tensor>> golden_unet_in_bf16() {
+  std::vector<std::pair<std::string, at::Tensor>> bf16;
+  for (const auto& [name, t] :
+       io::load_safetensors(test::golden_pipeline() / "unet/diffusion_pytorch_model.safetensors"))
+    bf16.emplace_back(name, t.is_floating_point() ? t.to(at::kBFloat16) : t);
+  return bf16;
+}
+
 TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
   test::TempDir dir;
   auto golden =
@@ -170,16 +181,13 @@ TEST(WeightStager, PipelineCastsUNetBlocksFromBf16FilesExactly) {
 }
 
 // bf16 files and bf16 compute (the UNet mapped as stored): the packed plan keeps each weight's
-// packed copy for the loop (made at the first step, freed when the UNet's lease ends) and gives
+// packed copy for the loop (made at the first step, kept for the next generation) and gives
 // the plain plan's video: bit for bit where a product runs on oneDNN in both plans, within bf16
 // rounding where only the packed plan does (products of few rows, whose reorder it saves).
 TEST(WeightStager, PackedResidencyGivesThePlainVideoOnBf16Files) {
   if (!kernels::onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
   test::TempDir dir;
-  std::vector<std::pair<std::string, at::Tensor>> bf16;
-  for (const auto& [name, t] :
-       io::load_safetensors(test::golden_pipeline() / "unet/diffusion_pytorch_model.safetensors"))
-    bf16.emplace_back(name, t.is_floating_point() ? t.to(at::kBFloat16) : t);
+  const auto bf16 = golden_unet_in_bf16();
   pipeline::PipelineOptions options;
   options.dtype = at::kBFloat16;
   options.variant = weights::VariantMode::None;
@@ -208,19 +216,88 @@ TEST(WeightStager, PackedResidencyGivesThePlainVideoOnBf16Files) {
   const Run packed = run(named_plan("packed"));
   const Run packed_again = run(named_plan("packed"));
   EXPECT_EQ(plain.packed_per_step, std::vector<int64_t>(3, 0));
-  // Packed at the first step, reused by the next two; freed after the loop.
+  // Packed at the first step, reused by the next two; kept after the loop (out of use).
   ASSERT_EQ(packed.packed_per_step.size(), 3u);
   EXPECT_GT(packed.packed_per_step[0], 10);
   EXPECT_EQ(packed.packed_per_step[2], packed.packed_per_step[0]);
   EXPECT_EQ(kernels::packed_weight_bytes(), 0);
   EXPECT_FALSE(kernels::packed_weights_open());
-  // A second generation packs again and gives the same bits as the first.
+  // A second generation reuses the copies kept from the first (nothing packed) and gives the
+  // same bits.
+  EXPECT_EQ(packed_again.packed_per_step, std::vector<int64_t>(3, packed.packed_per_step[2]));
+  EXPECT_GT(pipe->packed_weight_bytes(), 0);
   EXPECT_TRUE(packed_again.latents.equal(packed.latents));
   ASSERT_TRUE(plain.latents.defined() && packed.latents.defined());
   const double diff =
       (packed.latents.to(at::kDouble) - plain.latents.to(at::kDouble)).abs().max().item<double>();
   EXPECT_LE(diff, 0.02 * plain.latents.abs().max().item<double>()) << diff;
   EXPECT_EQ(packed.frames.sizes(), plain.frames.sizes());
+}
+
+// A Generator used again keeps the UNet's packed weights (ModelOptions::keep_packed_weights): its
+// first 2-step generation runs plain (packing would not pay), the next ones run packed, packing
+// only once, and give the same video; a plan without them frees them; not kept when told not to.
+TEST(WeightStager, AReusedGeneratorKeepsItsPackedWeights) {
+  if (!kernels::onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  test::TempDir dir;
+  const fs::path root = pipeline_with_unet(dir, "bf16", golden_unet_in_bf16());
+  Request r;
+  r.image = Image::from_file((test::golden_dir() / "input_image.png").string());
+  r.prompt = "a fox";
+  r.width = 64;
+  r.height = 48;
+  r.frames = 3;
+  r.steps = 2;
+  r.seed = 7;
+  auto kept_bytes = [](const Generator& g) {
+    return nlohmann::json::parse(g.describe_json()).at("packed_weight_bytes").get<int64_t>();
+  };
+  for (const bool keep : {true, false}) {
+    SCOPED_TRACE(keep ? "kept" : "not kept");
+    ModelOptions m;
+    m.model = root.string();
+    m.precision = "bf16";
+    m.keep_packed_weights = keep;
+    Generator g = Generator::open(m);
+    std::vector<int64_t> packed_at_step;
+    Callbacks counting;
+    counting.on_step = [&](const Progress&) {
+      packed_at_step.push_back(kernels::packed_weight_count());
+    };
+    const Result first = g.generate(r, counting);
+    EXPECT_EQ(first.plan, "plain");
+    EXPECT_EQ(kept_bytes(g), 0);
+    const Result second = g.generate(r, counting);
+    EXPECT_EQ(second.plan, keep ? "packed" : "plain");
+    if (!keep) {
+      EXPECT_EQ(kept_bytes(g), 0);
+      EXPECT_EQ(packed_at_step, std::vector<int64_t>(4, 0));
+      continue;
+    }
+    const int64_t bytes = kept_bytes(g);
+    EXPECT_GT(bytes, 0);
+    const Result third = g.generate(r, counting);
+    EXPECT_EQ(third.plan, "packed");
+    EXPECT_EQ(kept_bytes(g), bytes);
+    // Packed at the second generation's first step; nothing packed since.
+    ASSERT_EQ(packed_at_step.size(), 6u);
+    EXPECT_EQ(packed_at_step[1], 0);
+    EXPECT_GT(packed_at_step[2], 10);
+    EXPECT_EQ(packed_at_step[5], packed_at_step[2]);
+    EXPECT_EQ(third.video.rgb, second.video.rgb);
+    // The packed video is the plain one (products of few rows only on oneDNN when packed: within
+    // bf16 rounding, a step of the 8-bit output at most).
+    ASSERT_EQ(second.video.rgb.size(), first.video.rgb.size());
+    int worst = 0;
+    for (size_t i = 0; i < first.video.rgb.size(); ++i)
+      worst = std::max(worst, std::abs(int(first.video.rgb[i]) - int(second.video.rgb[i])));
+    EXPECT_LE(worst, 2);
+    // A run of another plan frees them first.
+    r.plan = "chunked";
+    EXPECT_EQ(g.generate(r).plan, "chunked");
+    EXPECT_EQ(kept_bytes(g), 0);
+    r.plan = "auto";
+  }
 }
 
 TEST(WeightStager, EightBitWeightsStayEightBitAndDequantizeWhereUsed) {

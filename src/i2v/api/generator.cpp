@@ -69,8 +69,17 @@ pipeline::FrameWindows frame_windows(const Request& r) {
   return w;
 }
 
+// What a Generator's past does to the plan: packed UNet weights it holds now (their bytes come
+// back to a detected budget: the packed plan reuses them, another plan frees them first), and
+// whether packing is shared with later generations (held, or kept by a Generator run before).
+struct GeneratorState {
+  int64_t packed_bytes = 0;
+  bool packing_reused = false;
+};
+
 // stream_frames: the caller takes the frames as they are decoded and keeps none in the result.
-memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_frames = false) {
+memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_frames,
+                         const GeneratorState& state) {
   memory::Shapes s = memory::Shapes::of(r.width, r.height, r.frames, r.guidance,
                                         static_cast<int64_t>(c10::elementSize(m.dtype)),
                                         r.decode_chunk_size, m.device.is_cuda());
@@ -78,6 +87,7 @@ memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_f
   if (w.approximate(r.frames)) s.unet_frames = w.length;
   s.stream_frames = stream_frames;
   s.steps = r.steps;
+  s.packing_reused = state.packing_reused;
   return s;
 }
 
@@ -91,10 +101,10 @@ int64_t resident_weights(const memory::ModelFacts& f, const memory::ExecPlan& pl
 }
 
 api::PlanDecision decide(const Request& r, const ResolvedModel& m, const ModelOptions& o,
-                         bool stream_frames = false) {
+                         bool stream_frames = false, const GeneratorState& state = {}) {
   check_limits(r, Limits{});
-  return api::decide_plan(m.facts, shapes_of(r, m, stream_frames), r.plan, r.overrides,
-                          o.memory_budget_bytes);
+  return api::decide_plan(m.facts, shapes_of(r, m, stream_frames, state), r.plan, r.overrides,
+                          o.memory_budget_bytes, state.packed_bytes);
 }
 
 // The model as a request runs it: a merged LoRA (modes auto and merged) holds one more copy of
@@ -172,6 +182,14 @@ struct Generator::Impl {
   std::unique_ptr<pipeline::I2VGenXLPipeline> pipe;
   double load_seconds = 0;
   std::atomic<bool> cancel{false};
+  int generations = 0;  // generate calls that finished
+
+  GeneratorState state() const {
+    GeneratorState s;
+    s.packed_bytes = pipe->packed_weight_bytes();
+    s.packing_reused = s.packed_bytes > 0 || (options.keep_packed_weights && generations > 0);
+    return s;
+  }
 
   // LoRA files read once per (path, size, modification time); the few most recent are kept.
   struct CachedLora {
@@ -237,6 +255,7 @@ Generator Generator::open(const ModelOptions& options) {
   p.variant = impl->model.variant;
   p.device = impl->model.device;
   impl->pipe = pipeline::I2VGenXLPipeline::load(options.model, p);
+  impl->pipe->set_keep_packed_weights(options.keep_packed_weights);
   impl->load_seconds = since(t0);
   spdlog::info("model {} loaded in {:.1f} s ({}, {}, {} threads)",
                impl->pipe->model_dir().description(), impl->load_seconds,
@@ -253,6 +272,7 @@ nlohmann::json Generator::Impl::describe() const {
           {"threads", at::get_num_threads()},
           {"weights_bytes", f.text_bytes + f.image_bytes + f.vae_bytes + f.unet_bytes},
           {"weights_8bit", f.weights_8bit},
+          {"packed_weight_bytes", pipe->packed_weight_bytes()},
           {"load_seconds", load_seconds}};
 }
 
@@ -273,7 +293,7 @@ Estimate Generator::estimate(const Request& request) const {
   const auto loras = impl_->adapters_for(request);
   const ResolvedModel m =
       with_loras(impl_->model, loras.get(), request.lora_mode, impl_->pipe->lora_targets());
-  const api::PlanDecision d = decide(request, m, impl_->options);
+  const api::PlanDecision d = decide(request, m, impl_->options, false, impl_->state());
   return api::to_estimate(d, resident_weights(m.facts, d.choice.plan), m.facts.weights_8bit);
 }
 
@@ -300,11 +320,15 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
       with_loras(g.model, loras.get(), request.lora_mode, g.pipe->lora_targets());
   // The plan, before anything runs: nothing fitting is an error that names what would fit.
   const api::PlanDecision decision =
-      decide(request, model, g.options, callbacks.on_frames && !callbacks.keep_frames);
+      decide(request, model, g.options, callbacks.on_frames && !callbacks.keep_frames, g.state());
   if (!decision.choice.fits) {
     throw OutOfMemoryError("not enough memory for these settings: " + decision.choice.message);
   }
   const memory::ExecPlan& plan = decision.choice.plan;
+  // Packed copies this run will not use are freed before the encoders run (the plan counted
+  // their bytes as free).
+  if (plan.residency != memory::Residency::Packed || (loras && loras->components.count("unet")))
+    g.pipe->drop_packed_weights();
   spdlog::info("[Memory] plan '{}' predicted peak {} ({} {})", plan.name,
                memory::format_bytes(decision.choice.estimate.peak), decision.budget_source,
                memory::format_bytes(decision.budget_bytes));
@@ -412,6 +436,10 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
     if (memory::is_out_of_memory(e)) throw OutOfMemoryError(error_message(e));
     throw Error(error_message(e));
   }
+  ++g.generations;
+  if (const int64_t kept = g.pipe->packed_weight_bytes(); kept > 0)
+    spdlog::info("[Memory] packed UNet weights kept for the next generation: {}",
+                 memory::format_bytes(kept));
   if (!request.dump_file.empty()) io::save_safetensors(request.dump_file, dumped);
 
   Result result;

@@ -19,15 +19,18 @@ int64_t detected_budget_bytes(bool gpu) {
 }
 
 PlanDecision decide_plan(const memory::ModelFacts& facts, const memory::Shapes& shapes,
-                         const std::string& plan, const PlanOverrides& o, int64_t given) {
+                         const std::string& plan, const PlanOverrides& o, int64_t given,
+                         int64_t held_bytes) {
   PlanDecision d;
   double margin = 0;
   if (given > 0) {
     d.budget_bytes = given;
     d.budget_source = "given";
   } else {
-    d.budget_bytes = detected_budget_bytes(shapes.gpu);
-    d.budget_source = shapes.gpu ? "free device memory" : "free memory";
+    d.budget_bytes = detected_budget_bytes(shapes.gpu) + (shapes.gpu ? 0 : held_bytes);
+    d.budget_source = shapes.gpu       ? "free device memory"
+                      : held_bytes > 0 ? "free memory and the kept packed weights"
+                                       : "free memory";
     margin = kDetectedMargin;
   }
   memory::PlanChoice& c = d.choice;

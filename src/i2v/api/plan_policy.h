@@ -31,9 +31,11 @@ struct PlanDecision {
 // The budget a run may use on `gpu` or CPU when none is given, before the margin.
 int64_t detected_budget_bytes(bool gpu);
 
+// `held_bytes`: memory the process holds now that the run gets back or reuses (a Generator's
+// kept packed weights), added to a detected budget.
 PlanDecision decide_plan(const memory::ModelFacts& facts, const memory::Shapes& shapes,
                          const std::string& plan, const PlanOverrides& overrides,
-                         int64_t given_budget_bytes);
+                         int64_t given_budget_bytes, int64_t held_bytes = 0);
 
 // The decision as the public Estimate (its json has the candidates, stages and ladder).
 // `weights_8bit`: the model's 8-bit components (ModelFacts::weights_8bit); a plan on them is

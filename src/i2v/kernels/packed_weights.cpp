@@ -41,9 +41,9 @@ struct WeightId {
     return id;
   }
   bool expired() const { return storage.expired(); }
-  bool same(const WeightId& o) const {
-    return offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype &&
-           version == o.version;
+  // The same tensor of the same storage, maybe written since (then the versions differ).
+  bool same_place(const WeightId& o) const {
+    return offset == o.offset && sizes == o.sizes && strides == o.strides && dtype == o.dtype;
   }
 };
 
@@ -65,10 +65,10 @@ int64_t bytes_of(const at::Tensor& t) {
   return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
 }
 
-// The one process-wide store; every access under `mu`.
-struct Store {
-  std::mutex mu;
-  std::atomic<int> depth{0};  // read without the lock by packed_weights_open (every product)
+}  // namespace
+
+// One set's entries; every access under the store's mutex.
+struct PackedWeights::Entries {
   std::function<void(const at::Tensor&)> on_packed;
   // Keyed by the storage's address (stable while an entry holds it weakly).
   std::unordered_map<const void*, std::vector<PackedEntry>> packed;
@@ -99,9 +99,17 @@ struct Store {
   void clear() {
     packed.clear();
     derived.clear();
-    on_packed = nullptr;
     bytes = count = inserts = 0;
   }
+};
+
+namespace {
+
+// The process-wide state: which set the open scopes use.
+struct Store {
+  std::mutex mu;
+  std::atomic<int> depth{0};  // read without the lock by packed_weights_open (every product)
+  PackedWeights::Entries* active = nullptr;
 };
 
 Store& store() {
@@ -131,16 +139,55 @@ at::Tensor packed_buffer(int64_t bytes) {
 
 }  // namespace
 
-PackedWeightScope::PackedWeightScope(std::function<void(const at::Tensor&)> on_packed) {
+PackedWeights::PackedWeights(std::function<void(const at::Tensor&)> on_packed)
+    : entries_(std::make_unique<Entries>()) {
+  entries_->on_packed = std::move(on_packed);
+}
+
+PackedWeights::~PackedWeights() {
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.depth++ == 0) s.on_packed = std::move(on_packed);
+  if (s.active == entries_.get()) s.active = nullptr;  // products fall back to per-call copies
+  entries_->clear();
+}
+
+int64_t PackedWeights::bytes() const {
+  std::lock_guard<std::mutex> lock(store().mu);
+  return entries_->bytes;
+}
+
+int64_t PackedWeights::count() const {
+  std::lock_guard<std::mutex> lock(store().mu);
+  return entries_->count;
+}
+
+void PackedWeights::clear() {
+  std::lock_guard<std::mutex> lock(store().mu);
+  entries_->clear();
+}
+
+PackedWeightScope::PackedWeightScope(std::function<void(const at::Tensor&)> on_packed)
+    : own_(std::make_unique<PackedWeights>(std::move(on_packed))) {
+  open(*own_);
+}
+
+PackedWeightScope::PackedWeightScope(PackedWeights& kept) {
+  open(kept);
+}
+
+void PackedWeightScope::open(PackedWeights& set) {
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.depth++ == 0) s.active = set.entries_.get();
 }
 
 PackedWeightScope::~PackedWeightScope() {
   Store& s = store();
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (--s.depth == 0) s.clear();
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (--s.depth == 0) s.active = nullptr;
+  }
+  own_.reset();  // after the lock: the set's destructor takes it
 }
 
 bool packed_weights_open() {
@@ -150,28 +197,34 @@ bool packed_weights_open() {
 int64_t packed_weight_bytes() {
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.bytes;
+  return s.active ? s.active->bytes : 0;
 }
 
 int64_t packed_weight_count() {
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
-  return s.count;
+  return s.active ? s.active->count : 0;
 }
 
 at::Tensor derived_weight(const at::Tensor& source, const std::string& what,
                           const std::function<at::Tensor()>& build) {
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (s.depth == 0 || !source.defined() || !source.has_storage()) return build();
+  if (!s.active || !source.defined() || !source.has_storage()) return build();
+  PackedWeights::Entries& set = *s.active;
   const WeightId id = WeightId::of(source);
-  std::vector<DerivedEntry>& list = s.derived[storage_key(source)];
-  for (const DerivedEntry& e : list)
-    if (e.what == what && e.id.same(id)) return e.tensor;
+  std::vector<DerivedEntry>& list = set.derived[storage_key(source)];
+  for (auto e = list.begin(); e != list.end(); ++e) {
+    if (e->what != what || !e->id.same_place(id)) continue;
+    if (e->id.version == id.version) return e->tensor;
+    set.bytes -= bytes_of(e->tensor);  // written in place since: the stale value goes
+    list.erase(e);
+    break;
+  }
   at::Tensor value = build();
-  s.bytes += bytes_of(value);
+  set.bytes += bytes_of(value);
   list.push_back({id, what, value});
-  s.sweep_if_due();
+  set.sweep_if_due();
   return value;
 }
 
@@ -196,18 +249,24 @@ at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::des
   if (keep && w.has_storage()) {
     Store& s = store();
     std::lock_guard<std::mutex> lock(s.mu);
-    if (s.depth > 0) {
+    if (s.active) {
+      PackedWeights::Entries& set = *s.active;
       const WeightId id = WeightId::of(w);
-      std::vector<PackedEntry>& list = s.packed[storage_key(w)];
-      for (const PackedEntry& e : list)
-        if (e.layout == layout && e.id.same(id)) return e.tensor;
+      std::vector<PackedEntry>& list = set.packed[storage_key(w)];
+      for (auto e = list.begin(); e != list.end(); ++e) {
+        if (!(e->layout == layout) || !e->id.same_place(id)) continue;
+        if (e->id.version == id.version) return e->tensor;
+        set.bytes -= bytes_of(e->tensor);  // written in place since: the stale copy goes
+        list.erase(e);
+        break;
+      }
       at::Tensor packed = packed_buffer(bytes);
       reorder_into(w, given, layout, pack, stream, packed.data_ptr());
-      s.bytes += bytes_of(packed);
-      ++s.count;
+      set.bytes += bytes_of(packed);
+      ++set.count;
       list.push_back({id, layout, packed});
-      if (s.on_packed) s.on_packed(w);
-      s.sweep_if_due();
+      if (set.on_packed) set.on_packed(w);
+      set.sweep_if_due();
       return packed;
     }
   }

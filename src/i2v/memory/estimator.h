@@ -57,6 +57,10 @@ struct Shapes {
   // Denoising steps, 0 = not known. The planner offers the packed plan only for enough steps:
   // its first step packs the weights (slower), the later ones gain.
   int64_t steps = 0;
+  // The packing is paid already or shared with later generations: the Generator holds packed
+  // copies, or keeps them and has run before (it is being reused). Then packed is offered for
+  // any number of steps.
+  bool packing_reused = false;
   // Predict the GPU's memory (tensors on the device under the plan's residency) instead of the
   // host process's RSS. Same activation model; not yet checked against a GPU.
   bool gpu = false;

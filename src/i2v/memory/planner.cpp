@@ -40,6 +40,7 @@ ExecPlan named_plan(const std::string& name) {
 // The packed plan's first step packs the UNet's weights into fresh memory: on the 2-vCPU Xeon VM
 // (real architecture, bf16, 256x256x8) that step took 7.5-8.7 s against 5.2-5.6 s plain, each
 // later one 0.6-0.8 s less than plain (4.2-4.4 against 5.0), so packing pays from about 4 steps.
+// A reused Generator keeps the copies (Shapes::packing_reused): then it pays at any step count.
 constexpr int64_t kPackedMinSteps = 8;
 
 double relative_speed(const ExecPlan& p) {
@@ -63,7 +64,8 @@ std::vector<PlanCandidate> candidates(const ModelFacts& m, const Shapes& s) {
     // cast per block, not 8-bit): elsewhere it would be the plain plan under another name.
     if (p.residency == Residency::Packed &&
         (s.gpu || s.element_bytes != 2 || m.unet_staged_block_bytes > 0 ||
-         m.weights_8bit.count("unet") > 0 || (s.steps > 0 && s.steps < kPackedMinSteps)))
+         m.weights_8bit.count("unet") > 0 ||
+         (s.steps > 0 && s.steps < kPackedMinSteps && !s.packing_reused)))
       continue;
     if (s.gpu && p.residency == Residency::Resident && p.name != "plain") {
       p.residency = Residency::OnDemand;  // on a GPU the chunked plans also keep one model in

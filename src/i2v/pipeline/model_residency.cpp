@@ -164,11 +164,17 @@ void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency)
   }
   // CPU: the UNet stays mapped; per-block casts happen in block_hooks.
   if (cpu) {
-    if (residency == memory::Residency::Packed && !unet_cast_per_block_) {
-      // Each weight's packed copy takes the place of its mapped pages (dropped once packed).
+    // Adapted weights (a LoRA) are other tensors: copies kept of the UNet's own would sit idle.
+    if (residency != memory::Residency::Packed || unet_cast_per_block_ || slot.adapters) {
+      drop_packed_weights();
       // (Blocks cast per forward are new tensors every step: nothing to keep.)
-      unet_packed_ = std::make_unique<kernels::PackedWeightScope>(memory::mapped_page_releaser());
+      if (residency != memory::Residency::Packed || unet_cast_per_block_) return;
     }
+    // Each weight's packed copy takes the place of its mapped pages (dropped once packed); copies
+    // kept from an earlier generation are used as they are.
+    if (!unet_packed_)
+      unet_packed_ = std::make_unique<kernels::PackedWeights>(memory::mapped_page_releaser());
+    unet_packed_scope_ = std::make_unique<kernels::PackedWeightScope>(*unet_packed_);
     return;
   }
   if (residency == memory::Residency::StreamBlocks) {
@@ -198,9 +204,9 @@ void ModelResidency::end(Model which, memory::Residency residency) {
     slot.layer_hooks = false;
     slot.pages = memory::MappedWeights::of(m);  // the rest may have been converted
   }
-  if (which == Model::UNet && unet_packed_) {
-    unet_packed_.reset();
-    memory::trim_heap();
+  if (which == Model::UNet && unet_packed_scope_) {
+    unet_packed_scope_.reset();
+    if (!keep_packed_ || slot.adapters) drop_packed_weights();
   }
   if (!keep) {
     stager_.unstage(m);
@@ -214,6 +220,17 @@ void ModelResidency::end(Model which, memory::Residency residency) {
     slot.module.reset();  // converted weights: freed now, loaded again at the next lease
     memory::trim_heap();
   }
+}
+
+int64_t ModelResidency::packed_weight_bytes() const {
+  return unet_packed_ ? unet_packed_->bytes() : 0;
+}
+
+void ModelResidency::drop_packed_weights() {
+  if (!unet_packed_) return;
+  unet_packed_scope_.reset();
+  unet_packed_.reset();
+  memory::trim_heap();
 }
 
 const memory::MappedWeights& ModelResidency::pages_of(torch::nn::Module& block) {

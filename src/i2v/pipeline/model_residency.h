@@ -89,6 +89,13 @@ class ModelResidency {
 
   bool unet_cast_per_block() const { return unet_cast_per_block_; }
 
+  // The UNet's packed weights (Residency::Packed on CPU) after its lease ends: kept for the next
+  // generation (the default; a lease of another residency, or with LoRA adapters on the UNet,
+  // drops them) or freed at once. Their bytes now (0: none held); dropped on request.
+  void set_keep_packed_weights(bool keep) { keep_packed_ = keep; }
+  int64_t packed_weight_bytes() const;
+  void drop_packed_weights();
+
   // LoRA adapters put onto a model at the start of each of its leases (after staging) and taken
   // off when the last lease ends; null removes them. Auto mode merges plain weights and applies
   // 8-bit ones unmerged, except under the stream plan, where everything stays unmerged (merged
@@ -129,8 +136,11 @@ class ModelResidency {
   std::vector<torch::nn::Module*> unet_blocks_;
   std::map<const torch::nn::Module*, memory::MappedWeights> block_pages_;
   bool unet_cast_per_block_ = false;
-  // Residency::Packed on CPU: the UNet's packed weights, kept while its lease lasts.
-  std::unique_ptr<kernels::PackedWeightScope> unet_packed_;
+  // Residency::Packed on CPU: the UNet's packed weights, in use while its lease lasts and kept
+  // after it (keep_packed_).
+  std::unique_ptr<kernels::PackedWeights> unet_packed_;
+  std::unique_ptr<kernels::PackedWeightScope> unet_packed_scope_;
+  bool keep_packed_ = true;
   bool unet_pinned_ = false;
 };
 
