@@ -7,7 +7,9 @@
 #   bench/speed.sh [MODEL]            (default /work/models/i2vgen-xl-bf16, from i2v make-model)
 # Environment: SIZE (256), FRAMES (8), STEPS (2), PRECISION (bf16), THREADS (2), RUNS (3), I2V,
 # PYTHON, ONLY (unet,vae_decode,generate), UNET_PLAN (packed: the weights packed once, as in a
-# generation of 8 steps or more; plain: reordered at every call, as with fewer steps).
+# generation of 8 steps or more; plain: reordered at every call, as with fewer steps),
+# KEEP_PACKED (1: the warm Generator keeps its packed weights between calls, as a server or a
+# library loop does; 0: freed after each call, as a one-shot `i2v generate`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 I2V=${I2V:-build/bin/i2v}
@@ -15,7 +17,8 @@ PYTHON=${PYTHON:-python3}
 MODEL=${1:-/work/models/i2vgen-xl-bf16}
 SIZE=${SIZE:-256} FRAMES=${FRAMES:-8} STEPS=${STEPS:-2} PRECISION=${PRECISION:-bf16}
 THREADS=${THREADS:-2} RUNS=${RUNS:-3} ONLY=${ONLY:-unet,vae_decode,generate}
-UNET_PLAN=${UNET_PLAN:-packed}
+UNET_PLAN=${UNET_PLAN:-packed} KEEP_PACKED=${KEEP_PACKED:-1}
+release=(); [ "$KEEP_PACKED" = 1 ] || release=(--release-packed)
 [ -d "$MODEL" ] || { echo "no model folder $MODEL (write one: $I2V make-model --config configs/models/i2vgen-xl --out $MODEL --dtype bf16)" >&2; exit 2; }
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
@@ -28,7 +31,7 @@ for what in ${ONLY//,/ }; do
   case $what in
     unet) "$I2V" --threads "$THREADS" bench unet "${common[@]}" --plan "$UNET_PLAN" > "$OUT/unet.json" ;;
     vae_decode) "$I2V" --threads "$THREADS" bench vae-decode "${common[@]}" > "$OUT/vae_decode.json" ;;
-    generate) "$I2V" --threads "$THREADS" bench generate "${common[@]}" --steps "$STEPS" > "$OUT/generate.json" ;;
+    generate) "$I2V" --threads "$THREADS" bench generate "${common[@]}" --steps "$STEPS" "${release[@]}" > "$OUT/generate.json" ;;
     *) echo "unknown bench $what" >&2; exit 2 ;;
   esac
   I2V_S[$what]=$(stat "$OUT/$what.json" median_s)
@@ -49,7 +52,7 @@ else
   echo "(no diffusers here: '$PYTHON -c \"import torch, diffusers\"' failed; i2v side only)" >&2
 fi
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $THREADS threads; ${SIZE}x${SIZE}, $FRAMES frames, $PRECISION, median of $RUNS; i2v UNet plan $UNET_PLAN"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $THREADS threads; ${SIZE}x${SIZE}, $FRAMES frames, $PRECISION, median of $RUNS; i2v UNet plan $UNET_PLAN, generate keeps packed weights: $KEEP_PACKED"
 echo "| work | i2v s (median / min) | diffusers s (median / min) | diffusers / i2v (medians / mins) |"
 echo "| --- | --- | --- | --- |"
 for what in ${ONLY//,/ }; do

@@ -37,20 +37,25 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
   auto lora = std::make_shared<std::string>();
   auto lora_mode = std::make_shared<std::string>("auto");
   auto plan_name = std::make_shared<std::string>("auto");
+  auto release_packed = std::make_shared<bool>(false);
   add_bench_options(cmd, *o);
   cmd->add_option("--lora", *lora, "A LoRA file to run with (FILE, scale 1)");
   cmd->add_option("--lora-mode", *lora_mode, "auto, merged or unmerged")->capture_default_str();
   cmd->add_option("--plan", *plan_name, "auto, packed, plain, chunked, chunked+seqcfg or stream")
       ->capture_default_str();
   cmd->add_option("--steps", *steps, "Denoising steps")->capture_default_str();
+  cmd->add_flag("--release-packed", *release_packed,
+                "Free the packed weights after each generation (ModelOptions::"
+                "keep_packed_weights false), as a one-shot `i2v generate` does");
   cmd->add_option("--chunk", *chunk, "VAE decode chunk (frames)")->capture_default_str();
-  run = [o, steps, chunk, lora, lora_mode, plan_name] {
+  run = [o, steps, chunk, lora, lora_mode, plan_name, release_packed] {
     if (*steps < 1 || *chunk < 1) throw ConfigError("bench generate: --steps, --chunk >= 1");
     const at::ScalarType dtype = bench_dtype(o->precision);
     auto t_load = std::chrono::steady_clock::now();
     ModelOptions m;
     m.model = o->model;
     m.precision = api::precision_name(dtype);
+    m.keep_packed_weights = !*release_packed;
     Generator generator = Generator::open(m);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
@@ -72,7 +77,7 @@ RegisterBench reg(30, [](CLI::App& bench, std::function<int()>& run) {
     nlohmann::json j = {{"bench", "generate"}, {"precision", dtype_name(dtype)},
                         {"frames", o->frames}, {"size", o->size},
                         {"steps", *steps},     {"chunk", *chunk},
-                        {"load_s", load_s}};
+                        {"load_s", load_s},    {"keep_packed_weights", m.keep_packed_weights}};
     std::string plan;
     nlohmann::json lora_modes;
     j.update(time_runs(*o, [&] {

@@ -212,6 +212,7 @@ RegisterCommand reg(10, [](CLI::App& app, std::function<int()>& run) {
     m.device = a->device;
     m.memory_budget_bytes = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
     m.enforce_budget = a->enforce_budget;
+    m.keep_packed_weights = false;  // one generation: nothing would reuse them
 
     Request r;
     r.prompt = a->prompt;

@@ -133,6 +133,7 @@ RegisterCommand reg(25, [](CLI::App& app, std::function<int()>& run) {
     m.variant = a->variant;
     m.device = a->device;
     m.memory_budget_bytes = a->memory_budget.empty() ? 0 : memory::parse_bytes(a->memory_budget);
+    m.keep_packed_weights = false;  // as `i2v generate` runs (one generation)
     Request r;
     r.width = a->width;
     r.height = a->height;

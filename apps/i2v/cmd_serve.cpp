@@ -26,7 +26,7 @@ struct ServeArgs {
   std::string host = "127.0.0.1", model, outputs = "outputs", logs = "logs", db, token, token_file,
               precision = "auto", lora_dir, jobs, model_name;
   int port = 7860, max_upload_mb = 20, max_queued = 100, preview_every = 0;
-  bool no_local_worker = false;
+  bool no_local_worker = false, release_packed = false;
   double lease_seconds = 30;
 };
 
@@ -86,6 +86,9 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--precision", a->precision,
                   "auto (bf16 where the CPU has fast bf16), fp32 or bf16")
       ->capture_default_str();
+  cmd->add_flag("--release-packed-weights", a->release_packed,
+                "Free the UNet's packed weights after each job (bf16 on CPU) instead of keeping "
+                "them for the next: less memory between jobs, each job packs again");
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "Largest accepted image, in MiB")
       ->capture_default_str();
   cmd->add_option("--max-queued", a->max_queued, "Most jobs waiting at once")
@@ -136,6 +139,7 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
     ModelOptions m;
     m.model = model;
     m.precision = a->precision;
+    m.keep_packed_weights = !a->release_packed;
     spdlog::info("loading {}", model);
     auto generator = std::make_shared<server::LibraryGenerator>(m);
     server::Server srv(o, generator);

@@ -26,6 +26,7 @@ struct WorkerArgs {
   double lease_seconds = 30;
   int max_jobs = 0, preview_every = 0;
   int64_t memory_budget_mb = 0;
+  bool release_packed = false;
 };
 
 std::atomic<bool> g_stop{false};
@@ -46,6 +47,8 @@ RegisterCommand reg(21, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--outputs", a->outputs, "The outputs folder shared with the front")
       ->capture_default_str();
   cmd->add_option("--precision", a->precision, "auto, fp32 or bf16")->capture_default_str();
+  cmd->add_flag("--release-packed-weights", a->release_packed,
+                "Free the UNet's packed weights after each job instead of keeping them");
   cmd->add_option("--lora-dir", a->lora_dir, "Folder of the LoRA files jobs name");
   cmd->add_option("--lease-seconds", a->lease_seconds,
                   "Lease on a running job, renewed every third of it")
@@ -71,6 +74,7 @@ RegisterCommand reg(21, [](CLI::App& app, std::function<int()>& run) {
     ModelOptions m;
     m.model = model;
     m.precision = a->precision;
+    m.keep_packed_weights = !a->release_packed;
     spdlog::info("loading {}", model);
     server::LibraryGenerator generator(m);
 

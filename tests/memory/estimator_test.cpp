@@ -135,7 +135,9 @@ TEST(Planner, PackedWeightsOnlyForBf16OnACpu) {
   ASSERT_EQ(names(m, s).front(), "packed");
   const auto c = candidates(m, s);
   EXPECT_GT(c[0].estimate.peak, c[1].estimate.peak);
-  EXPECT_EQ(c[0].estimate.stage.at("unet") - c[1].estimate.stage.at("unet"), m.unet_bytes / 7);
+  EXPECT_EQ(c[0].estimate.stage.at("unet") - c[1].estimate.stage.at("unet"),
+            packed_weights_extra_bytes(m));
+  EXPECT_GT(packed_weights_extra_bytes(m), m.unet_bytes / 8);
   EXPECT_TRUE(c[0].plan.exact());
   EXPECT_EQ(plan_for(m, s, c[0].estimate.peak).plan.name, "packed");
   EXPECT_EQ(plan_for(m, s, c[1].estimate.peak).plan.name, "plain");  // packing does not fit
@@ -165,6 +167,31 @@ TEST(Planner, PackedWeightsOnlyForBf16OnACpu) {
   Shapes reused_fp32 = fp32;
   reused_fp32.packing_reused = true;
   EXPECT_EQ(names(m, reused_fp32).front(), "plain");
+}
+
+// Packed copies a Generator keeps stay resident after the UNet stage (VAE decode), and, when held
+// from an earlier generation, from the first stage on; other plans free them first.
+TEST(Estimator, KeptPackedWeightsCountInTheStagesTheyOutlast) {
+  const ModelFacts m = official_facts();
+  Shapes s = Shapes::of(256, 256, 8, 9.0, /*element_bytes=*/2);
+  const ExecPlan packed = named_plan("packed");
+  const Estimate once = estimate(m, s, packed);
+  Shapes kept = s;
+  kept.packed_kept = true;
+  Shapes held = kept;
+  held.packed_held = true;
+  const Estimate after = estimate(m, kept, packed), before = estimate(m, held, packed);
+  const int64_t copies = m.unet_bytes + packed_weights_extra_bytes(m);
+  for (const char* stage : {"text", "image", "vae_encode"}) {
+    EXPECT_EQ(after.stage.at(stage), once.stage.at(stage)) << stage;
+    EXPECT_EQ(before.stage.at(stage), once.stage.at(stage) + copies) << stage;
+  }
+  EXPECT_EQ(after.stage.at("unet"), once.stage.at("unet"));
+  EXPECT_EQ(before.stage.at("unet"), once.stage.at("unet"));
+  EXPECT_EQ(after.stage.at("vae_decode"), once.stage.at("vae_decode") + copies);
+  EXPECT_GT(before.peak, once.peak);
+  const ExecPlan plain;
+  EXPECT_EQ(estimate(m, held, plain).peak, estimate(m, s, plain).peak);
 }
 
 TEST(Estimator, StagedBlockCastAndVaeTilesChangeTheirStagesOnly) {

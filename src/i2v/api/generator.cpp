@@ -74,7 +74,7 @@ pipeline::FrameWindows frame_windows(const Request& r) {
 // whether packing is shared with later generations (held, or kept by a Generator run before).
 struct GeneratorState {
   int64_t packed_bytes = 0;
-  bool packing_reused = false;
+  bool packing_reused = false, keeps_packed = false;
 };
 
 // stream_frames: the caller takes the frames as they are decoded and keeps none in the result.
@@ -88,6 +88,8 @@ memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_f
   s.stream_frames = stream_frames;
   s.steps = r.steps;
   s.packing_reused = state.packing_reused;
+  s.packed_kept = state.keeps_packed;
+  s.packed_held = state.packed_bytes > 0;
   return s;
 }
 
@@ -187,7 +189,8 @@ struct Generator::Impl {
   GeneratorState state() const {
     GeneratorState s;
     s.packed_bytes = pipe->packed_weight_bytes();
-    s.packing_reused = s.packed_bytes > 0 || (options.keep_packed_weights && generations > 0);
+    s.keeps_packed = options.keep_packed_weights;
+    s.packing_reused = s.packed_bytes > 0 || (s.keeps_packed && generations > 0);
     return s;
   }
 
@@ -299,7 +302,9 @@ Estimate Generator::estimate(const Request& request) const {
 
 Estimate estimate(const ModelOptions& options, const Request& request) {
   const ResolvedModel m = resolve(options);
-  const api::PlanDecision d = decide(request, m, options);
+  GeneratorState fresh;  // a Generator just opened
+  fresh.keeps_packed = options.keep_packed_weights;
+  const api::PlanDecision d = decide(request, m, options, false, fresh);
   return api::to_estimate(d, resident_weights(m.facts, d.choice.plan), m.facts.weights_8bit);
 }
 

@@ -62,30 +62,38 @@ std::map<std::string, int64_t> gpu_weights(const ModelFacts& m, const ExecPlan& 
 // one layer); during the UNet stage the
 // UNet (streaming: about one block, plus a staged cast copy when the files need one) and half the
 // VAE's pages still resident from the encode.
-std::map<std::string, int64_t> host_weights(const ModelFacts& m, const ExecPlan& plan) {
+std::map<std::string, int64_t> host_weights(const ModelFacts& m, const Shapes& s,
+                                            const ExecPlan& plan) {
   const bool streaming = plan.residency == Residency::StreamBlocks;
   // Packed: each weight's packed copy replaces its mapped pages, plus what packing adds.
   const int64_t packed_extra =
       plan.residency == Residency::Packed ? packed_weights_extra_bytes(m) : 0;
+  // Packed copies the Generator keeps: resident after the UNet stage, and before it when held
+  // from an earlier generation.
+  const int64_t kept = plan.residency == Residency::Packed && (s.packed_kept || s.packed_held)
+                           ? m.unet_bytes + packed_extra
+                           : 0;
+  const int64_t before = s.packed_held ? kept : 0;
   const int64_t unet = (streaming ? m.unet_block_bytes + 64 * kMiB : m.unet_bytes) +
                        m.unet_staged_block_bytes + (streaming ? 0 : m.vae_bytes / 2) + packed_extra;
   // Streaming runs the encoders layer by layer (ModelResidency::Layered).
   const auto encoder = [streaming](int64_t whole, int64_t streamed) {
     return streaming && streamed > 0 ? streamed : whole;
   };
-  return {{"text", encoder(m.text_bytes, m.text_stream_bytes)},
-          {"image", encoder(m.image_bytes, m.image_stream_bytes)},
-          {"vae_encode", m.vae_bytes},
+  return {{"text", encoder(m.text_bytes, m.text_stream_bytes) + before},
+          {"image", encoder(m.image_bytes, m.image_stream_bytes) + before},
+          {"vae_encode", m.vae_bytes + before},
           {"unet", unet},
-          {"vae_decode", m.vae_bytes}};
+          {"vae_decode", m.vae_bytes + kept}};
 }
 
 }  // namespace
 
 int64_t packed_weights_extra_bytes(const ModelFacts& m) {
   // Measured on the real architecture, bf16 256x256x8: peak +0.37 GB over plain for 2.84 GB of
-  // UNet weights.
-  return m.unet_bytes / 7;
+  // UNet weights. The VAE's packed copies stay through the UNet stage (where plain plans count
+  // half of its mapped pages).
+  return m.unet_bytes / 7 + m.vae_bytes / 2;
 }
 
 Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
@@ -129,7 +137,7 @@ Estimate estimate(const ModelFacts& m, const Shapes& s, const ExecPlan& plan) {
   if (unet_frames < s.frames) e.unet_activations += 6 * s.frames * m.unet_in_channels * h0 * w0 * 4;
 
   const std::map<std::string, int64_t> weights =
-      s.gpu ? gpu_weights(m, plan) : host_weights(m, plan);
+      s.gpu ? gpu_weights(m, plan) : host_weights(m, s, plan);
   e.stage["text"] = weights.at("text") + 40 * kMiB;
   e.stage["image"] = weights.at("image") + m.image_tokens * m.image_dim * 4 * 24 + 40 * kMiB;
   // VAE encode of one frame at full resolution: the largest encoder level in float32 terms.

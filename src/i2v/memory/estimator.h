@@ -61,6 +61,9 @@ struct Shapes {
   // copies, or keeps them and has run before (it is being reused). Then packed is offered for
   // any number of steps.
   bool packing_reused = false;
+  // Under the packed plan, the Generator keeps the packed copies after the UNet stage (resident
+  // through the VAE decode), and holds them already (resident from the first stage).
+  bool packed_kept = false, packed_held = false;
   // Predict the GPU's memory (tensors on the device under the plan's residency) instead of the
   // host process's RSS. Same activation model; not yet checked against a GPU.
   bool gpu = false;
@@ -80,7 +83,8 @@ int64_t gpu_workspace_bytes();
 Estimate estimate(const ModelFacts& model, const Shapes& shapes, const ExecPlan& plan);
 
 // What the packed residency holds beyond the UNet's weight bytes (its packed copies replace the
-// mapped pages): the upsamplers' phase kernels and their copies, weights packed in two layouts.
+// mapped pages): the upsamplers' phase kernels and their copies, weights packed in two layouts,
+// and the VAE's packed copies, kept through the UNet stage.
 int64_t packed_weights_extra_bytes(const ModelFacts& model);
 
 }  // namespace i2v::memory

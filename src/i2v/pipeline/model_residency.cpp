@@ -136,6 +136,7 @@ std::map<std::string, std::string> ModelResidency::adapter_modes() const {
 void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency) {
   const bool cpu = stager_.options().device.is_cpu();
   const bool streaming = residency == memory::Residency::StreamBlocks;
+  open_packed(which, slot, residency);
   if (which != Model::UNet) {
     slot.layer_hooks = slot.layered.layers && cpu && streaming;
     if (!slot.layer_hooks) {
@@ -164,17 +165,6 @@ void ModelResidency::begin(Model which, Slot& slot, memory::Residency residency)
   }
   // CPU: the UNet stays mapped; per-block casts happen in block_hooks.
   if (cpu) {
-    // Adapted weights (a LoRA) are other tensors: copies kept of the UNet's own would sit idle.
-    if (residency != memory::Residency::Packed || unet_cast_per_block_ || slot.adapters) {
-      drop_packed_weights();
-      // (Blocks cast per forward are new tensors every step: nothing to keep.)
-      if (residency != memory::Residency::Packed || unet_cast_per_block_) return;
-    }
-    // Each weight's packed copy takes the place of its mapped pages (dropped once packed); copies
-    // kept from an earlier generation are used as they are.
-    if (!unet_packed_)
-      unet_packed_ = std::make_unique<kernels::PackedWeights>(memory::mapped_page_releaser());
-    unet_packed_scope_ = std::make_unique<kernels::PackedWeightScope>(*unet_packed_);
     return;
   }
   if (residency == memory::Residency::StreamBlocks) {
@@ -204,9 +194,9 @@ void ModelResidency::end(Model which, memory::Residency residency) {
     slot.layer_hooks = false;
     slot.pages = memory::MappedWeights::of(m);  // the rest may have been converted
   }
-  if (which == Model::UNet && unet_packed_scope_) {
-    unet_packed_scope_.reset();
-    if (!keep_packed_ || slot.adapters) drop_packed_weights();
+  if (slot.packed_scope) {
+    slot.packed_scope.reset();
+    if (!keep_packed_ || slot.adapters) drop_packed(slot);
   }
   if (!keep) {
     stager_.unstage(m);
@@ -222,15 +212,38 @@ void ModelResidency::end(Model which, memory::Residency residency) {
   }
 }
 
+void ModelResidency::open_packed(Model which, Slot& slot, memory::Residency residency) {
+  // The UNet and the VAE run their weights many times per generation (steps, frames); the
+  // encoders once. Blocks cast per forward are new tensors every step: nothing to keep.
+  const bool packable = residency == memory::Residency::Packed &&
+                        stager_.options().device.is_cpu() &&
+                        (which == Model::UNet ? !unet_cast_per_block_ : which == Model::Vae);
+  // Adapted weights (a LoRA) are other tensors: copies kept of the model's own would sit idle.
+  if (!packable || slot.adapters) drop_packed(slot);
+  if (!packable) return;
+  // Each weight's packed copy takes the place of its mapped pages (dropped once packed); copies
+  // kept from an earlier generation are used as they are.
+  if (!slot.packed)
+    slot.packed = std::make_unique<kernels::PackedWeights>(memory::mapped_page_releaser());
+  slot.packed_scope = std::make_unique<kernels::PackedWeightScope>(*slot.packed);
+}
+
+void ModelResidency::drop_packed(Slot& slot) {
+  if (!slot.packed) return;
+  slot.packed_scope.reset();
+  slot.packed.reset();
+  memory::trim_heap();
+}
+
 int64_t ModelResidency::packed_weight_bytes() const {
-  return unet_packed_ ? unet_packed_->bytes() : 0;
+  int64_t bytes = 0;
+  for (const auto& [which, slot] : slots_)
+    if (slot.packed) bytes += slot.packed->bytes();
+  return bytes;
 }
 
 void ModelResidency::drop_packed_weights() {
-  if (!unet_packed_) return;
-  unet_packed_scope_.reset();
-  unet_packed_.reset();
-  memory::trim_heap();
+  for (auto& [which, slot] : slots_) drop_packed(slot);
 }
 
 const memory::MappedWeights& ModelResidency::pages_of(torch::nn::Module& block) {

@@ -89,9 +89,10 @@ class ModelResidency {
 
   bool unet_cast_per_block() const { return unet_cast_per_block_; }
 
-  // The UNet's packed weights (Residency::Packed on CPU) after its lease ends: kept for the next
-  // generation (the default; a lease of another residency, or with LoRA adapters on the UNet,
-  // drops them) or freed at once. Their bytes now (0: none held); dropped on request.
+  // The UNet's and the VAE's packed weights (Residency::Packed on CPU) after their lease ends:
+  // kept for the next generation (the default; a lease of another residency, or with LoRA
+  // adapters on the model, drops them) or freed at once. Their bytes now (0: none held); dropped
+  // on request.
   void set_keep_packed_weights(bool keep) { keep_packed_ = keep; }
   int64_t packed_weight_bytes() const;
   void drop_packed_weights();
@@ -125,10 +126,16 @@ class ModelResidency {
     lora::Mode adapter_mode = lora::Mode::Auto;
     std::unique_ptr<lora::Attachment> attachment;
     std::string modes_used;
+    // Residency::Packed on CPU (UNet, VAE): the packed weights, in use while a lease lasts and
+    // kept after it (keep_packed_).
+    std::unique_ptr<kernels::PackedWeights> packed;
+    std::unique_ptr<kernels::PackedWeightScope> packed_scope;
   };
   void adopt(Slot& slot, std::shared_ptr<torch::nn::Module> module);
   void begin(Model which, Slot& slot, memory::Residency residency);
   void end(Model which, memory::Residency residency);
+  void open_packed(Model which, Slot& slot, memory::Residency residency);
+  void drop_packed(Slot& slot);
   const memory::MappedWeights& pages_of(torch::nn::Module& block);
 
   memory::WeightStager stager_;
@@ -136,10 +143,6 @@ class ModelResidency {
   std::vector<torch::nn::Module*> unet_blocks_;
   std::map<const torch::nn::Module*, memory::MappedWeights> block_pages_;
   bool unet_cast_per_block_ = false;
-  // Residency::Packed on CPU: the UNet's packed weights, in use while its lease lasts and kept
-  // after it (keep_packed_).
-  std::unique_ptr<kernels::PackedWeights> unet_packed_;
-  std::unique_ptr<kernels::PackedWeightScope> unet_packed_scope_;
   bool keep_packed_ = true;
   bool unet_pinned_ = false;
 };
