@@ -28,14 +28,24 @@ TEST(GatedGeluKernel, MatchesValueTimesExactGeluInFloat32) {
   }
 }
 
+// Rows of whole 16-lane vectors and with tails (the AVX-512 path where the CPU has it).
 TEST(GatedGeluKernel, Bfloat16RoundsOnceAtTheEnd) {
   at::manual_seed(1);
-  at::Tensor h = (at::randn({64, 2 * 320}) * 4).to(at::kBFloat16);
-  at::Tensor y = gated_gelu(h);
-  EXPECT_EQ(y.scalar_type(), at::kBFloat16);
-  const at::Tensor ref = reference(h);  // exact inputs: only the output rounding differs
-  EXPECT_TRUE(
-      ((y.to(at::kDouble) - ref).abs() <= ref.abs() * (1.0 / 256) + 1e-6).all().item<bool>());
+  for (int64_t inner : {1, 17, 320, 1283}) {
+    at::Tensor h = (at::randn({64, 2 * inner}) * 4).to(at::kBFloat16);
+    at::Tensor y = gated_gelu(h);
+    EXPECT_EQ(y.scalar_type(), at::kBFloat16);
+    const at::Tensor ref = reference(h);  // exact inputs: only the output rounding differs
+    EXPECT_TRUE(
+        ((y.to(at::kDouble) - ref).abs() <= ref.abs() * (1.0 / 256) + 1e-6).all().item<bool>())
+        << inner;
+  }
+  // Extreme gates in bf16, 16 of them (one vector): the same as float32's exact GELU, rounded.
+  at::Tensor gate = at::tensor({-100.0f, -8.0f, -1e-3f, 0.0f, 1e-3f, 8.0f, 100.0f, 1e30f, -1e30f,
+                                INFINITY, 3.0f, -3.0f, 0.5f, -0.5f, 1e-30f, 6.0f});
+  at::Tensor h = at::cat({at::ones_like(gate), gate}, 0).to(at::kBFloat16);
+  const at::Tensor expected = at::gelu(gate.to(at::kBFloat16).to(at::kFloat)).to(at::kBFloat16);
+  EXPECT_TRUE(gated_gelu(h).equal(expected)) << gated_gelu(h) << expected;
 }
 
 TEST(GatedGeluKernel, ExtremeAndSpecialValues) {

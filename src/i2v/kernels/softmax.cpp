@@ -11,12 +11,9 @@
 #include <vector>
 
 #include "i2v/error.h"
+#include "i2v/kernels/avx512_math.h"
 #include "i2v/kernels/cpu_features.h"
 #include "i2v/kernels/vector_math.h"
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#endif
 
 namespace i2v::kernels {
 namespace {
@@ -77,44 +74,9 @@ I2V_CLONES void rows_f32_f32(const float* x, float* y, int64_t r0, int64_t r1, i
   for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define I2V_HAVE_AVX512_ROWS 1
-// GCC 12's own intrinsics headers trip -Wmaybe-uninitialized (their _mm512_undefined_* values).
+#ifdef I2V_HAVE_AVX512_MATH
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#define I2V_AVX512 __attribute__((target("avx512f"), always_inline)) inline
-
-// exp_f(t) lane-wise, the same steps: clamp, k = round(t / ln2), Cody-Waite, degree-6 polynomial.
-I2V_AVX512 __m512 exp_avx512(__m512 t) {
-  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-  const __m512 magic = _mm512_set1_ps(12582912.0f);
-  const __m512 k = _mm512_sub_ps(
-      _mm512_add_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
-  __m512 q = _mm512_sub_ps(t, _mm512_mul_ps(k, _mm512_set1_ps(0.693359375f)));
-  q = _mm512_sub_ps(q, _mm512_mul_ps(k, _mm512_set1_ps(-2.12194440e-4f)));
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, q), q, q), _mm512_set1_ps(1.0f));
-  const __m512i bits =
-      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
-}
-
-// Round to nearest even to bf16 bit patterns (NaN -> 0x7fc0), as store() does.
-I2V_AVX512 __m256i bf16_avx512(__m512 v) {
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i r =
-      _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
-  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
-  return _mm512_cvtepi32_epi16(r);
-}
-
 // The attention's rows (float32 scores -> bf16 probabilities) with AVX-512 intrinsics: GCC left
 // softmax_row's max pass scalar (16 scalar running maxima), which made the softmax most of the
 // blocked attention's time. The same arithmetic as softmax_row (scale, max, exp_f, a 16-lane
@@ -167,7 +129,7 @@ __attribute__((target("avx512f"))) void rows_f32_bf16_avx512(const float* x, uin
 
 void scaled_softmax_rows(const float* x, uint16_t* y, int64_t rows, int64_t n, float scale,
                          float* buf) {
-#ifdef I2V_HAVE_AVX512_ROWS
+#ifdef I2V_HAVE_AVX512_MATH
   static const bool avx512 = cpu_has_avx512f();
   if (avx512 && scale > 0) {
     rows_f32_bf16_avx512(x, y, rows, n, scale, buf);

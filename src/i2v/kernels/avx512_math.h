@@ -1,0 +1,66 @@
+// AVX-512 versions of vector_math.h's building blocks, for kernels whose hot loop GCC does not
+// vectorise well on its own (a scalar max pass, a vdivps). Each does the same arithmetic as its
+// scalar twin in vector_math.h, lane by lane. Callers are functions with
+// __attribute__((target("avx512f"))) chosen at run time by cpu_has_avx512f(). Internal to
+// src/i2v/kernels.
+#pragma once
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define I2V_HAVE_AVX512_MATH 1
+#include <immintrin.h>
+
+#include <cstdint>
+
+// GCC 12's own intrinsics headers trip -Wmaybe-uninitialized (their _mm512_undefined_* values).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define I2V_AVX512 __attribute__((target("avx512f"), always_inline)) inline
+
+namespace i2v::kernels {
+
+// exp_f(t) lane-wise, the same steps: clamp, k = round(t / ln2), Cody-Waite, degree-6 polynomial.
+I2V_AVX512 __m512 exp_avx512(__m512 t) {
+  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  const __m512 k = _mm512_sub_ps(
+      _mm512_add_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
+  __m512 q = _mm512_sub_ps(t, _mm512_mul_ps(k, _mm512_set1_ps(0.693359375f)));
+  q = _mm512_sub_ps(q, _mm512_mul_ps(k, _mm512_set1_ps(-2.12194440e-4f)));
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, q), q, q), _mm512_set1_ps(1.0f));
+  const __m512i bits =
+      _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+// Round to nearest even to bf16 bit patterns (NaN -> 0x7fc0), as store() does.
+I2V_AVX512 __m256i bf16_avx512(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r =
+      _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), lsb), 16);
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+// 16 bf16 values widened to float32.
+I2V_AVX512 __m512 load_bf16_avx512(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// 16 float32 values rounded to bf16 (bf16_avx512) and stored.
+I2V_AVX512 void store_bf16_avx512(uint16_t* p, __m512 v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), bf16_avx512(v));
+}
+
+}  // namespace i2v::kernels
+
+#pragma GCC diagnostic pop
+#endif
