@@ -156,6 +156,34 @@ TEST(PackedWeights, ConvolutionKeptCopyGivesTheSameBits) {
   EXPECT_EQ(packed_weight_count(), 1);
 }
 
+// Images of 4x4 outputs and fewer run as one product on the kernel rearranged into rows, packed
+// once and kept under the module's weight: the convolution's result to float32 rounding before
+// the bf16 output, strided and padded alike.
+TEST(PackedWeights, SmallImagesRunAsOneProductOnAKeptKernel) {
+  if (!onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  at::manual_seed(5);
+  const at::Tensor w = at::randn({48, 40, 3, 3}, kBf16), bias = at::randn({48}, kBf16);
+  for (const int64_t stride : {1, 2}) {
+    const int64_t size = 4 * stride;  // 4x4 outputs
+    const at::Tensor x = at::randn({3, 40, size, size}, kBf16);
+    const at::Tensor ref =
+        at::conv2d(x.to(at::kDouble), w.to(at::kDouble), bias.to(at::kDouble), stride, 1);
+    PackedWeights kept;
+    PackedWeightScope scope(kept);
+    for (const bool channels_last : {false, true}) {
+      const at::Tensor in = channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+      const at::Tensor y = onednn_conv2d(in, w, bias, stride, 1, true);
+      ASSERT_TRUE(y.defined());
+      ASSERT_EQ(y.sizes(), ref.sizes());
+      const double err =
+          (y.to(at::kDouble) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
+      EXPECT_LT(err, 1.0 / 128) << stride << channels_last;
+    }
+    EXPECT_EQ(kept.count(), 1);  // rearranged and packed once, under w
+    EXPECT_GE(kept.bytes(), w.numel() * 2);
+  }
+}
+
 TEST(PackedWeights, DerivedWeightsAreBuiltOncePerScope) {
   const at::Tensor w = at::randn({4, 4});
   int builds = 0;

@@ -48,10 +48,12 @@ class OnednnPlanCache {
 
 // `w` (in layout `given`) reordered by `pack` into `layout`, the layout a primitive wants: the
 // copy kept while a PackedWeightScope is open when `keep` (packed_weights.h: made at the first
-// call, reused after), else a copy for this call only.
+// call, reused after), else a copy for this call only. With `source`, the bytes reordered are
+// source()'s (a rearrangement of w, in layout `given`), made only when no kept copy exists; the
+// copy is still kept under w.
 at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::desc& given,
                          const dnnl::memory::desc& layout, dnnl::reorder& pack,
-                         dnnl::stream& stream);
+                         dnnl::stream& stream, const std::function<at::Tensor()>& source = {});
 
 }  // namespace i2v::kernels
 #endif

@@ -5,7 +5,10 @@
 #include <ATen/record_function.h>
 
 #include <cstdlib>
+#include <functional>
 #include <string>
+
+#include "i2v/error.h"
 
 #ifdef I2V_WITH_ONEDNN
 #include <dnnl.hpp>
@@ -44,21 +47,22 @@ memory::dims strides2(int64_t row, int64_t col) {
   return {row, col};
 }
 
-std::shared_ptr<Plan> plan_for(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                               const at::Tensor& out, bool accumulate) {
-  const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
+// w: (n, k) with strides (w_row, w_col).
+std::shared_ptr<Plan> plan_for(const at::Tensor& x, int64_t n, int64_t w_row, int64_t w_col,
+                               const at::Tensor& bias, const at::Tensor& out, bool accumulate) {
+  const int64_t m = x.size(0), k = x.size(1);
   const bool bias_f32 = bias.defined() && bias.scalar_type() == at::kFloat;
   const std::string key = std::to_string(m) + "," + std::to_string(k) + "," + std::to_string(n) +
                           "," + std::to_string(x.stride(0)) + "," + std::to_string(out.stride(0)) +
-                          "," + std::to_string(w.stride(0)) + "," + std::to_string(w.stride(1)) +
-                          "," + (bias.defined() ? (bias_f32 ? "f" : "b") : "-") +
+                          "," + std::to_string(w_row) + "," + std::to_string(w_col) + "," +
+                          (bias.defined() ? (bias_f32 ? "f" : "b") : "-") +
                           (accumulate ? "+" : "=");
   return g_plans.get(key, [&] {
     using dt = memory::data_type;
     const memory::desc src({m, k}, dt::bf16, strides2(x.stride(0), 1));
     const memory::desc dst({m, n}, dt::bf16, strides2(out.stride(0), 1));
     const memory::desc weights_any({k, n}, dt::bf16, memory::format_tag::any);
-    const memory::desc weights_plain({k, n}, dt::bf16, strides2(w.stride(1), w.stride(0)));
+    const memory::desc weights_plain({k, n}, dt::bf16, strides2(w_col, w_row));
     dnnl::primitive_attr attr;
     if (accumulate) {
       dnnl::post_ops ops;
@@ -96,35 +100,42 @@ bool onednn_gemm_enabled() {
   return env_enabled();
 }
 
-bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
-                 bool accumulate, bool persistent_weight) {
-  if (!env_enabled()) return false;
-  auto is_bf16_cpu = [](const at::Tensor& t) {
-    return t.defined() && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() && t.dim() == 2;
-  };
-  if (!is_bf16_cpu(x) || !is_bf16_cpu(w) || !is_bf16_cpu(out)) return false;
-  const int64_t m = x.size(0), k = x.size(1), n = w.size(0);
-  const bool keep = persistent_weight && packed_weights_open();
-  if (m < (keep ? kMinRowsPacked : kMinRows) || w.size(1) != k || out.size(0) != m ||
-      out.size(1) != n)
-    return false;
+namespace {
+
+bool bf16_cpu_2d(const at::Tensor& t) {
+  return t.defined() && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() && t.dim() == 2;
+}
+
+// The checks both entry points share: x (m, k) and out (m, n) row-major with unit column
+// stride, a usable bias, enough rows.
+bool qualifies(const at::Tensor& x, int64_t n, const at::Tensor& bias, const at::Tensor& out,
+               bool keep) {
+  if (!env_enabled() || !bf16_cpu_2d(x) || !bf16_cpu_2d(out)) return false;
+  const int64_t m = x.size(0), k = x.size(1);
+  if (m < (keep ? kMinRowsPacked : kMinRows) || out.size(0) != m || out.size(1) != n) return false;
   if (x.stride(1) != 1 || out.stride(1) != 1 || x.stride(0) < k || out.stride(0) < n) return false;
-  if (bias.defined() &&
-      (bias.dim() != 1 || bias.size(0) != n || !bias.is_contiguous() || !bias.device().is_cpu() ||
-       (bias.scalar_type() != at::kBFloat16 && bias.scalar_type() != at::kFloat)))
-    return false;
+  return !bias.defined() ||
+         (bias.dim() == 1 && bias.size(0) == n && bias.is_contiguous() && bias.device().is_cpu() &&
+          (bias.scalar_type() == at::kBFloat16 || bias.scalar_type() == at::kFloat));
+}
+
+// out (+)= x . w^T (+ bias), w (n, k) with strides (w_row, w_col): `key` is w itself, or the
+// weight that source() rearranges into w (packed_weight).
+bool run(const at::Tensor& x, const at::Tensor& key, int64_t n, int64_t w_row, int64_t w_col,
+         const std::function<at::Tensor()>& source, bool keep, const at::Tensor& bias,
+         at::Tensor& out, bool accumulate) {
   // One census/profiler entry, a linear layer (x, w), like libtorch's addmm would have been.
-  RECORD_FUNCTION("i2v::linear", std::vector<c10::IValue>({x, w}));
+  RECORD_FUNCTION("i2v::linear", std::vector<c10::IValue>({x, key}));
   try {
     // oneDNN (OpenMP build) runs on this thread's OpenMP team: give a fresh thread (a server
     // worker) libtorch's thread count first, as libtorch's own kernels do.
     at::internal::lazy_init_num_threads();
-    const std::shared_ptr<Plan> plan = plan_for(x, w, bias, out, accumulate);
+    const std::shared_ptr<Plan> plan = plan_for(x, n, w_row, w_col, bias, out, accumulate);
     auto& engine = onednn_cpu_engine();
     dnnl::stream stream(engine);
     const memory::desc& packed_desc = plan->pd.weights_desc();
     const at::Tensor packed =
-        packed_weight(w, keep, plan->weights_plain, packed_desc, plan->pack, stream);
+        packed_weight(key, keep, plan->weights_plain, packed_desc, plan->pack, stream, source);
     memory w_packed(packed_desc, engine, packed.data_ptr());
     memory src(plan->pd.src_desc(), engine, const_cast<void*>(x.data_ptr()));
     memory dst(plan->pd.dst_desc(), engine, out.data_ptr());
@@ -142,6 +153,33 @@ bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bia
   }
 }
 
+}  // namespace
+
+bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
+                 bool accumulate, bool persistent_weight) {
+  const bool keep = persistent_weight && packed_weights_open();
+  if (!bf16_cpu_2d(w) || !qualifies(x, w.size(0), bias, out, keep) || w.size(1) != x.size(1))
+    return false;
+  return run(x, w, w.size(0), w.stride(0), w.stride(1), {}, keep, bias, out, accumulate);
+}
+
+bool onednn_gemm_rearranged(const at::Tensor& x, const at::Tensor& weight, int64_t n,
+                            const std::function<at::Tensor()>& rows_of, const at::Tensor& bias,
+                            at::Tensor& out) {
+  if (!packed_weights_open() || !weight.defined() || !weight.has_storage() ||
+      !qualifies(x, n, bias, out, /*keep=*/true))
+    return false;
+  const int64_t k = x.size(1);
+  auto rows = [&] {
+    at::Tensor r = rows_of();
+    if (r.sizes() != at::IntArrayRef({n, k}) || !r.is_contiguous() ||
+        r.scalar_type() != at::kBFloat16)
+      throw ShapeError("onednn_gemm_rearranged: rows_of() must give a contiguous bf16 (n, k)");
+    return r;
+  };
+  return run(x, weight, n, k, 1, rows, /*keep=*/true, bias, out, /*accumulate=*/false);
+}
+
 #else  // built without oneDNN
 
 bool onednn_gemm_enabled() {
@@ -149,6 +187,11 @@ bool onednn_gemm_enabled() {
 }
 
 bool onednn_gemm(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::Tensor&, bool, bool) {
+  return false;
+}
+
+bool onednn_gemm_rearranged(const at::Tensor&, const at::Tensor&, int64_t,
+                            const std::function<at::Tensor()>&, const at::Tensor&, at::Tensor&) {
   return false;
 }
 

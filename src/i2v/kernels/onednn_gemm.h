@@ -14,6 +14,8 @@
 
 #include <ATen/Tensor.h>
 
+#include <functional>
+
 namespace i2v::kernels {
 
 // Whether onednn_gemm() can run at all in this build and process.
@@ -29,5 +31,13 @@ bool onednn_gemm_enabled();
 // it itself.
 bool onednn_gemm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, at::Tensor& out,
                  bool accumulate, bool persistent_weight = false);
+
+// out = x . w^T (+ bias) where w (n, k) = rows_of() is a rearrangement of the persistent
+// `weight` (a convolution kernel as rows of a product): only while a PackedWeightScope is open,
+// whose kept packed copy (under `weight`) makes rows_of() run once. False, touching nothing,
+// when the call does not qualify (no scope, dtypes, layouts).
+bool onednn_gemm_rearranged(const at::Tensor& x, const at::Tensor& weight, int64_t n,
+                            const std::function<at::Tensor()>& rows_of, const at::Tensor& bias,
+                            at::Tensor& out);
 
 }  // namespace i2v::kernels

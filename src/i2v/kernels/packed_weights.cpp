@@ -244,8 +244,13 @@ void reorder_into(const at::Tensor& w, const dnnl::memory::desc& given,
 
 at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::desc& given,
                          const dnnl::memory::desc& layout, dnnl::reorder& pack,
-                         dnnl::stream& stream) {
+                         dnnl::stream& stream, const std::function<at::Tensor()>& source) {
   const int64_t bytes = static_cast<int64_t>(layout.get_size());
+  auto fill = [&](void* destination) {
+    if (!source) return reorder_into(w, given, layout, pack, stream, destination);
+    const at::Tensor from = source();  // freed again once reordered
+    reorder_into(from, given, layout, pack, stream, destination);
+  };
   if (keep && w.has_storage()) {
     Store& s = store();
     std::lock_guard<std::mutex> lock(s.mu);
@@ -261,7 +266,7 @@ at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::des
         break;
       }
       at::Tensor packed = packed_buffer(bytes);
-      reorder_into(w, given, layout, pack, stream, packed.data_ptr());
+      fill(packed.data_ptr());
       set.bytes += bytes_of(packed);
       ++set.count;
       list.push_back({id, layout, packed});
@@ -273,7 +278,7 @@ at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::des
   // For this call only, in an ordinary tensor: its block comes back through the allocator's
   // reuse cache on the next call of the same shape.
   at::Tensor packed = at::empty({bytes}, at::kByte);
-  reorder_into(w, given, layout, pack, stream, packed.data_ptr());
+  fill(packed.data_ptr());
   return packed;
 }
 #endif
