@@ -443,7 +443,7 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   }
   ++g.generations;
   if (const int64_t kept = g.pipe->packed_weight_bytes(); kept > 0)
-    spdlog::info("[Memory] packed UNet weights kept for the next generation: {}",
+    spdlog::info("[Memory] packed weights (UNet, VAE) kept for the next generation: {}",
                  memory::format_bytes(kept));
   if (!request.dump_file.empty()) io::save_safetensors(request.dump_file, dumped);
 
