@@ -184,13 +184,17 @@ struct Generator::Impl {
   std::unique_ptr<pipeline::I2VGenXLPipeline> pipe;
   double load_seconds = 0;
   std::atomic<bool> cancel{false};
-  int generations = 0;  // generate calls that finished
+  // Written by the generating thread, read by any (estimate and describe_json run beside a
+  // generation in the server): generate calls that finished, and the packed weights' bytes as
+  // the last generation left them (the pipeline's own state is only touched by generate).
+  std::atomic<int> generations{0};
+  std::atomic<int64_t> packed_bytes{0};
 
   GeneratorState state() const {
     GeneratorState s;
-    s.packed_bytes = pipe->packed_weight_bytes();
+    s.packed_bytes = packed_bytes.load();
     s.keeps_packed = options.keep_packed_weights;
-    s.packing_reused = s.packed_bytes > 0 || (s.keeps_packed && generations > 0);
+    s.packing_reused = s.packed_bytes > 0 || (s.keeps_packed && generations.load() > 0);
     return s;
   }
 
@@ -275,7 +279,7 @@ nlohmann::json Generator::Impl::describe() const {
           {"threads", at::get_num_threads()},
           {"weights_bytes", f.text_bytes + f.image_bytes + f.vae_bytes + f.unet_bytes},
           {"weights_8bit", f.weights_8bit},
-          {"packed_weight_bytes", pipe->packed_weight_bytes()},
+          {"packed_weight_bytes", packed_bytes.load()},
           {"load_seconds", load_seconds}};
 }
 
@@ -334,6 +338,12 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
   // their bytes as free).
   if (plan.residency != memory::Residency::Packed || (loras && loras->components.count("unet")))
     g.pipe->drop_packed_weights();
+  // However this run ends (an error included), what it leaves kept is what the next one plans
+  // with.
+  struct RecordPackedBytes {
+    Generator::Impl& g;
+    ~RecordPackedBytes() { g.packed_bytes = g.pipe->packed_weight_bytes(); }
+  } record_packed_bytes{g};
   spdlog::info("[Memory] plan '{}' predicted peak {} ({} {})", plan.name,
                memory::format_bytes(decision.choice.estimate.peak), decision.budget_source,
                memory::format_bytes(decision.budget_bytes));
@@ -442,7 +452,8 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
     throw Error(error_message(e));
   }
   ++g.generations;
-  if (const int64_t kept = g.pipe->packed_weight_bytes(); kept > 0)
+  g.packed_bytes = g.pipe->packed_weight_bytes();
+  if (const int64_t kept = g.packed_bytes.load(); kept > 0)
     spdlog::info("[Memory] packed weights (UNet, VAE) kept for the next generation: {}",
                  memory::format_bytes(kept));
   if (!request.dump_file.empty()) io::save_safetensors(request.dump_file, dumped);
