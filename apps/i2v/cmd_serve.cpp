@@ -86,9 +86,10 @@ RegisterCommand reg(20, [](CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--precision", a->precision,
                   "auto (bf16 where the CPU has fast bf16), fp32 or bf16")
       ->capture_default_str();
-  cmd->add_flag("--release-packed-weights", a->release_packed,
-                "Free the UNet's packed weights after each job (bf16 on CPU) instead of keeping "
-                "them for the next: less memory between jobs, each job packs again");
+  cmd->add_flag(
+      "--release-packed-weights", a->release_packed,
+      "Free the packed UNet and VAE weights after each job (bf16 on CPU) instead of keeping "
+      "them for the next: less memory between jobs, each job packs again");
   cmd->add_option("--max-upload-mb", a->max_upload_mb, "Largest accepted image, in MiB")
       ->capture_default_str();
   cmd->add_option("--max-queued", a->max_queued, "Most jobs waiting at once")

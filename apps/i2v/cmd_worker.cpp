@@ -48,7 +48,7 @@ RegisterCommand reg(21, [](CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   cmd->add_option("--precision", a->precision, "auto, fp32 or bf16")->capture_default_str();
   cmd->add_flag("--release-packed-weights", a->release_packed,
-                "Free the UNet's packed weights after each job instead of keeping them");
+                "Free the packed UNet and VAE weights after each job instead of keeping them");
   cmd->add_option("--lora-dir", a->lora_dir, "Folder of the LoRA files jobs name");
   cmd->add_option("--lease-seconds", a->lease_seconds,
                   "Lease on a running job, renewed every third of it")
