@@ -74,7 +74,7 @@ pipeline::FrameWindows frame_windows(const Request& r) {
 // whether packing is shared with later generations (held, or kept by a Generator run before).
 struct GeneratorState {
   int64_t packed_bytes = 0;
-  bool packing_reused = false, keeps_packed = false;
+  bool keeps_packed = false, reused = false;
 };
 
 // stream_frames: the caller takes the frames as they are decoded and keeps none in the result.
@@ -87,9 +87,9 @@ memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_f
   if (w.approximate(r.frames)) s.unet_frames = w.length;
   s.stream_frames = stream_frames;
   s.steps = r.steps;
-  s.packing_reused = state.packing_reused;
   s.packed_kept = state.keeps_packed;
   s.packed_held = state.packed_bytes > 0;
+  s.packing_reused = s.packed_held || (s.packed_kept && state.reused);
   return s;
 }
 
@@ -194,7 +194,7 @@ struct Generator::Impl {
     GeneratorState s;
     s.packed_bytes = packed_bytes.load();
     s.keeps_packed = options.keep_packed_weights;
-    s.packing_reused = s.packed_bytes > 0 || (s.keeps_packed && generations.load() > 0);
+    s.reused = generations.load() > 0;
     return s;
   }
 
@@ -334,10 +334,8 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
     throw OutOfMemoryError("not enough memory for these settings: " + decision.choice.message);
   }
   const memory::ExecPlan& plan = decision.choice.plan;
-  // Packed copies this run will not use are freed before the encoders run (the plan counted
-  // their bytes as free).
-  if (plan.residency != memory::Residency::Packed || (loras && loras->components.count("unet")))
-    g.pipe->drop_packed_weights();
+  // (Kept packed copies this run will not use, which the plan counted as free, go at its first
+  // lease or with the UNet's LoRA: ModelResidency.)
   // However this run ends (an error included), what it leaves kept is what the next one plans
   // with.
   struct RecordPackedBytes {

@@ -65,6 +65,22 @@ int64_t bytes_of(const at::Tensor& t) {
   return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
 }
 
+// The kept tensor of the entry in `list` for weight `id` that `matches`, or null. An entry of
+// the same weight written in place since (another version) is stale: it leaves `list` and
+// `bytes`, so that the caller's new one takes its place instead of adding to it.
+template <class Entry, class Match>
+const at::Tensor* current_entry(std::vector<Entry>& list, const WeightId& id, int64_t& bytes,
+                                const Match& matches) {
+  for (auto e = list.begin(); e != list.end(); ++e) {
+    if (!matches(*e) || !e->id.same_place(id)) continue;
+    if (e->id.version == id.version) return &e->tensor;
+    bytes -= bytes_of(e->tensor);
+    list.erase(e);
+    return nullptr;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 // One set's entries; every access under the store's mutex.
@@ -148,7 +164,6 @@ PackedWeights::~PackedWeights() {
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.active == entries_.get()) s.active = nullptr;  // products fall back to per-call copies
-  entries_->clear();
 }
 
 int64_t PackedWeights::bytes() const {
@@ -214,13 +229,9 @@ at::Tensor derived_weight(const at::Tensor& source, const std::string& what,
   PackedWeights::Entries& set = *s.active;
   const WeightId id = WeightId::of(source);
   std::vector<DerivedEntry>& list = set.derived[storage_key(source)];
-  for (auto e = list.begin(); e != list.end(); ++e) {
-    if (e->what != what || !e->id.same_place(id)) continue;
-    if (e->id.version == id.version) return e->tensor;
-    set.bytes -= bytes_of(e->tensor);  // written in place since: the stale value goes
-    list.erase(e);
-    break;
-  }
+  if (const at::Tensor* kept =
+          current_entry(list, id, set.bytes, [&](const DerivedEntry& e) { return e.what == what; }))
+    return *kept;
   at::Tensor value = build();
   set.bytes += bytes_of(value);
   list.push_back({id, what, value});
@@ -258,13 +269,9 @@ at::Tensor packed_weight(const at::Tensor& w, bool keep, const dnnl::memory::des
       PackedWeights::Entries& set = *s.active;
       const WeightId id = WeightId::of(w);
       std::vector<PackedEntry>& list = set.packed[storage_key(w)];
-      for (auto e = list.begin(); e != list.end(); ++e) {
-        if (!(e->layout == layout) || !e->id.same_place(id)) continue;
-        if (e->id.version == id.version) return e->tensor;
-        set.bytes -= bytes_of(e->tensor);  // written in place since: the stale copy goes
-        list.erase(e);
-        break;
-      }
+      if (const at::Tensor* kept = current_entry(
+              list, id, set.bytes, [&](const PackedEntry& e) { return e.layout == layout; }))
+        return *kept;
       at::Tensor packed = packed_buffer(bytes);
       fill(packed.data_ptr());
       set.bytes += bytes_of(packed);

@@ -88,11 +88,10 @@ class I2VGenXLPipeline {
   // Whether the UNet keeps its stored precision (mapped) and each block is cast to the compute
   // precision only while it runs (files in another precision than the compute one).
   bool unet_cast_per_block() const { return residency_.unet_cast_per_block(); }
-  // The UNet's packed weights (the packed plan on CPU), kept between generations by default
-  // (ModelResidency::set_keep_packed_weights): their bytes now, and dropping them.
+  // The UNet's and the VAE's packed weights (the packed plan on CPU), kept between generations
+  // by default (ModelResidency::set_keep_packed_weights), and their bytes now.
   void set_keep_packed_weights(bool keep) { residency_.set_keep_packed_weights(keep); }
   int64_t packed_weight_bytes() const { return residency_.packed_weight_bytes(); }
-  void drop_packed_weights() { residency_.drop_packed_weights(); }
 
   // The weights a LoRA may adapt: "unet" and "text_encoder", parameter name -> shape.
   const lora::TargetCatalog& lora_targets() const { return lora_targets_; }

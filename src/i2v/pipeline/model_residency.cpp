@@ -122,6 +122,8 @@ void ModelResidency::set_adapters(Model which, const lora::ComponentAdapters* ad
                                   lora::Mode mode) {
   Slot& slot = slots_.at(which);
   slot.adapters = adapters && !adapters->empty() ? adapters : nullptr;
+  // Adapted weights are other tensors: copies kept of the model's own would sit idle.
+  if (slot.adapters) drop_packed(slot);
   slot.adapter_mode = mode;
   slot.modes_used.clear();
 }
@@ -213,13 +215,16 @@ void ModelResidency::end(Model which, memory::Residency residency) {
 }
 
 void ModelResidency::open_packed(Model which, Slot& slot, memory::Residency residency) {
+  // A run of another plan uses no kept copies: they go at its first lease (the text encoder's,
+  // before any model of the run is read).
+  if (residency != memory::Residency::Packed) {
+    drop_packed_weights();
+    return;
+  }
   // The UNet and the VAE run their weights many times per generation (steps, frames); the
   // encoders once. Blocks cast per forward are new tensors every step: nothing to keep.
-  const bool packable = residency == memory::Residency::Packed &&
-                        stager_.options().device.is_cpu() &&
+  const bool packable = stager_.options().device.is_cpu() &&
                         (which == Model::UNet ? !unet_cast_per_block_ : which == Model::Vae);
-  // Adapted weights (a LoRA) are other tensors: copies kept of the model's own would sit idle.
-  if (!packable || slot.adapters) drop_packed(slot);
   if (!packable) return;
   // Each weight's packed copy takes the place of its mapped pages (dropped once packed); copies
   // kept from an earlier generation are used as they are.

@@ -90,12 +90,10 @@ class ModelResidency {
   bool unet_cast_per_block() const { return unet_cast_per_block_; }
 
   // The UNet's and the VAE's packed weights (Residency::Packed on CPU) after their lease ends:
-  // kept for the next generation (the default; a lease of another residency, or with LoRA
-  // adapters on the model, drops them) or freed at once. Their bytes now (0: none held); dropped
-  // on request.
+  // kept for the next generation (the default; a lease of another residency, or LoRA adapters
+  // set on the model, drops them) or freed at once. Their bytes now (0: none held).
   void set_keep_packed_weights(bool keep) { keep_packed_ = keep; }
   int64_t packed_weight_bytes() const;
-  void drop_packed_weights();
 
   // LoRA adapters put onto a model at the start of each of its leases (after staging) and taken
   // off when the last lease ends; null removes them. Auto mode merges plain weights and applies
@@ -136,6 +134,7 @@ class ModelResidency {
   void end(Model which, memory::Residency residency);
   void open_packed(Model which, Slot& slot, memory::Residency residency);
   void drop_packed(Slot& slot);
+  void drop_packed_weights();  // every model's
   const memory::MappedWeights& pages_of(torch::nn::Module& block);
 
   memory::WeightStager stager_;
