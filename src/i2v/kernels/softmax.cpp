@@ -112,12 +112,10 @@ __attribute__((target("avx512f"))) void rows_f32_bf16_avx512(const float* x, uin
     }
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
     for (int64_t i = 0; i < full; i += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yr + i),
-                          bf16_avx512(_mm512_mul_ps(_mm512_loadu_ps(buf + i), inv)));
+      store_bf16_avx512(yr + i, _mm512_mul_ps(_mm512_loadu_ps(buf + i), inv));
     if (tail) {
-      alignas(32) uint16_t last[16];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(last),
-                         bf16_avx512(_mm512_mul_ps(_mm512_maskz_loadu_ps(tail, buf + full), inv)));
+      uint16_t last[16];
+      store_bf16_avx512(last, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, buf + full), inv));
       std::memcpy(yr + full, last, static_cast<size_t>(n - full) * sizeof(uint16_t));
     }
   }
