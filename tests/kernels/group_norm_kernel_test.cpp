@@ -4,6 +4,8 @@
 
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "i2v/error.h"
 #include "i2v/kernels/cpu_features.h"
@@ -74,17 +76,41 @@ TEST(GroupNormKernel, TokensEqualTransposedGroupNorm) {
 
 TEST(GroupNormKernel, Bf16WithinOneRoundingOfExact) {
   at::manual_seed(2);
-  at::Tensor x = (at::randn({2, 32, 6, 6}) * 2 + 1).to(at::kBFloat16);
-  at::Tensor w = at::randn({32}).to(at::kBFloat16), b = at::randn({32}).to(at::kBFloat16);
-  for (bool silu : {false, true}) {
-    at::Tensor ref = reference(x, 8, w, b, 1e-5, silu);
-    for (auto fmt : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
-      at::Tensor y = k::group_norm(x.contiguous(fmt), 8, w, b, 1e-5, silu);
-      EXPECT_EQ(y.scalar_type(), at::kBFloat16);
-      // One bf16 rounding of the output: relative 2^-8 of the value.
-      at::Tensor tol = ref.abs() * (1.0 / 256) + 1e-6;
-      EXPECT_TRUE(((y.to(at::kDouble) - ref).abs() <= tol).all().item<bool>()) << "silu " << silu;
+  // 32 channels: whole 16-lane vectors; 72: a 64-channel tile plus an 8-channel tail, and runs of
+  // 8 x 35 values that end in a partial vector (the AVX-512 kernels' edges).
+  const std::vector<std::pair<std::vector<int64_t>, int64_t>> cases = {{{2, 32, 6, 6}, 8},
+                                                                       {{2, 72, 5, 7}, 9}};
+  for (const auto& [shape, groups] : cases) {
+    const int64_t c = shape[1];
+    at::Tensor x = (at::randn(shape) * 2 + 1).to(at::kBFloat16);
+    at::Tensor w = at::randn({c}).to(at::kBFloat16), b = at::randn({c}).to(at::kBFloat16);
+    for (bool silu : {false, true}) {
+      at::Tensor ref = reference(x, groups, w, b, 1e-5, silu);
+      for (auto fmt : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+        at::Tensor y = k::group_norm(x.contiguous(fmt), groups, w, b, 1e-5, silu);
+        EXPECT_EQ(y.scalar_type(), at::kBFloat16);
+        // One bf16 rounding of the output: relative 2^-8 of the value.
+        at::Tensor tol = ref.abs() * (1.0 / 256) + 1e-6;
+        EXPECT_TRUE(((y.to(at::kDouble) - ref).abs() <= tol).all().item<bool>())
+            << x.sizes() << " silu " << silu;
+      }
     }
+  }
+}
+
+TEST(GroupNormKernel, Bf16SiluAtTheEdgesOfFloatRange) {
+  // A zero weight makes y the bias itself: silu of large, tiny and overflowing-exp arguments.
+  const std::vector<float> edge = {200.0f, -200.0f, 88.5f, -88.5f, -87.0f, 1e-30f, -1e-30f, 0.0f,
+                                   30.0f,  -30.0f,  3.0f,  -3.0f,  1e4f,   -1e4f,  0.5f,    -0.5f};
+  const int64_t c = static_cast<int64_t>(edge.size());
+  at::Tensor b = at::tensor(edge).to(at::kBFloat16);
+  at::Tensor x = at::randn({1, c, 3, 3}).to(at::kBFloat16);
+  at::Tensor ref = reference(x, 4, at::zeros({c}), b, 1e-5, true);
+  for (auto fmt : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    at::Tensor y = k::group_norm(x.contiguous(fmt), 4, at::zeros({c}), b, 1e-5, true);
+    at::Tensor tol = ref.abs() * (1.0 / 256) + 1e-30;
+    EXPECT_TRUE(((y.to(at::kDouble) - ref).abs() <= tol).all().item<bool>())
+        << y.select(0, 0).select(1, 0).select(1, 0) << ref.select(0, 0).select(1, 0).select(1, 0);
   }
 }
 

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "i2v/error.h"
+#include "i2v/kernels/avx512_math.h"
+#include "i2v/kernels/cpu_features.h"
 #include "i2v/kernels/vector_math.h"
 
 namespace i2v::kernels {
@@ -128,7 +130,212 @@ I2V_CLONES void affine_rows_bf16(const uint16_t* x, uint16_t* y, int64_t r0, int
   affine_rows(x, y, r0, r1, c, m, a, b, s);
 }
 
+#ifdef I2V_HAVE_AVX512_MATH
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// bf16 with AVX-512 intrinsics. GCC vectorised silu_f's division as vdivps and kept the
+// channels-last moments' per-channel sums in memory (a load and a store per element): together
+// most of the norm's time. The same arithmetic as the kernels above, but the division
+// (silu_avx512: a reciprocal and a Newton step).
+
+template <bool Silu>
+I2V_AVX512 __m512 affine_avx512(__m512 x, __m512 m, __m512 a, __m512 b) {
+  const __m512 y = _mm512_fmadd_ps(_mm512_sub_ps(x, m), a, b);
+  return Silu ? silu_avx512(y) : y;
+}
+
+// affine_rows for bf16: rows of c channels, per-channel m, a, b.
+template <bool Silu>
+__attribute__((target("avx512f"))) void affine_rows_bf16_avx512(const uint16_t* x, uint16_t* y,
+                                                                int64_t r0, int64_t r1, int64_t c,
+                                                                const float* m, const float* a,
+                                                                const float* b) {
+  const int64_t full = c / 16 * 16, tail = c - full;
+  const __mmask16 k = lanes_avx512(tail);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint16_t* in = x + r * c;
+    uint16_t* out = y + r * c;
+    for (int64_t j = 0; j < full; j += 16) {
+      store_bf16_avx512(out + j,
+                        affine_avx512<Silu>(load_bf16_avx512(in + j), _mm512_loadu_ps(m + j),
+                                            _mm512_loadu_ps(a + j), _mm512_loadu_ps(b + j)));
+    }
+    if (tail) {
+      store_bf16_avx512(out + full,
+                        affine_avx512<Silu>(
+                            load_bf16_avx512(in + full, tail), _mm512_maskz_loadu_ps(k, m + full),
+                            _mm512_maskz_loadu_ps(k, a + full), _mm512_maskz_loadu_ps(k, b + full)),
+                        tail);
+    }
+  }
+}
+
+// affine_row for bf16: one run of n values with one m, a, b.
+template <bool Silu>
+__attribute__((target("avx512f"))) void affine_row_bf16_avx512(const uint16_t* x, uint16_t* y,
+                                                               int64_t n, float m, float a,
+                                                               float b) {
+  const __m512 mv = _mm512_set1_ps(m), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
+  const int64_t full = n / 16 * 16;
+  for (int64_t i = 0; i < full; i += 16)
+    store_bf16_avx512(y + i, affine_avx512<Silu>(load_bf16_avx512(x + i), mv, av, bv));
+  if (full < n) {
+    store_bf16_avx512(
+        y + full, affine_avx512<Silu>(load_bf16_avx512(x + full, n - full), mv, av, bv), n - full);
+  }
+}
+
+// moments for bf16: blocks of kFlush values summed in float32 lanes, then added into double.
+__attribute__((target("avx512f"))) void moments_bf16_avx512(const uint16_t* x, int64_t n,
+                                                            float shift, double& s1, double& s2) {
+  const __m512 sh = _mm512_set1_ps(shift);
+  for (int64_t i = 0; i < n;) {
+    const int64_t end = std::min(n, i + kFlush);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+    for (; i + 32 <= end; i += 32) {
+      const __m512 d0 = _mm512_sub_ps(load_bf16_avx512(x + i), sh);
+      const __m512 d1 = _mm512_sub_ps(load_bf16_avx512(x + i + 16), sh);
+      a0 = _mm512_add_ps(a0, d0);
+      a1 = _mm512_add_ps(a1, d1);
+      b0 = _mm512_fmadd_ps(d0, d0, b0);
+      b1 = _mm512_fmadd_ps(d1, d1, b1);
+    }
+    for (; i < end; i += 16) {  // absent lanes of a tail read as 0: shift them out of d
+      const int64_t lanes = std::min<int64_t>(16, end - i);
+      const __m512 d = _mm512_maskz_sub_ps(lanes_avx512(lanes), load_bf16_avx512(x + i, lanes), sh);
+      a0 = _mm512_add_ps(a0, d);
+      b0 = _mm512_fmadd_ps(d, d, b0);
+    }
+    s1 += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    s2 += _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+  }
+}
+
+// column_moments for bf16, V vectors of 16 channels from channel j0 on, rows [r0, r1): the sums
+// stay in registers for the whole block of rows.
+template <int V>
+I2V_AVX512 void column_tile_avx512(const uint16_t* x, int64_t r0, int64_t r1, int64_t c, int64_t j0,
+                                   const float* shift, double* s1, double* s2) {
+  __m512 sh[V], a[V], b[V];
+  for (int v = 0; v < V; ++v) {
+    sh[v] = _mm512_loadu_ps(shift + j0 + 16 * v);
+    a[v] = _mm512_setzero_ps();
+    b[v] = _mm512_setzero_ps();
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint16_t* row = x + r * c + j0;
+    for (int v = 0; v < V; ++v) {
+      const __m512 d = _mm512_sub_ps(load_bf16_avx512(row + 16 * v), sh[v]);
+      a[v] = _mm512_add_ps(a[v], d);
+      b[v] = _mm512_fmadd_ps(d, d, b[v]);
+    }
+  }
+  alignas(64) float ta[16], tb[16];
+  for (int v = 0; v < V; ++v) {
+    _mm512_store_ps(ta, a[v]);
+    _mm512_store_ps(tb, b[v]);
+    for (int l = 0; l < 16; ++l) {
+      s1[j0 + 16 * v + l] += ta[l];
+      s2[j0 + 16 * v + l] += tb[l];
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void column_moments_bf16_avx512(const uint16_t* x, int64_t r0,
+                                                                   int64_t r1, int64_t c,
+                                                                   const float* shift, double* s1,
+                                                                   double* s2) {
+  const int64_t full = c / 16 * 16;
+  // Blocks of 256 rows (float32 sums flushed into double after each, as column_moments does);
+  // a block is read once per tile of 64 channels, from L2 after the first.
+  for (int64_t rb = r0; rb < r1; rb += 256) {
+    const int64_t re = std::min(r1, rb + 256);
+    int64_t j0 = 0;
+    for (; j0 + 64 <= full; j0 += 64) column_tile_avx512<4>(x, rb, re, c, j0, shift, s1, s2);
+    switch ((full - j0) / 16) {
+      case 3:
+        column_tile_avx512<3>(x, rb, re, c, j0, shift, s1, s2);
+        break;
+      case 2:
+        column_tile_avx512<2>(x, rb, re, c, j0, shift, s1, s2);
+        break;
+      case 1:
+        column_tile_avx512<1>(x, rb, re, c, j0, shift, s1, s2);
+        break;
+      default:
+        break;
+    }
+    if (full < c) {  // the last c % 16 channels
+      for (int64_t r = rb; r < re; ++r) {
+        for (int64_t j = full; j < c; ++j) {
+          const float d = load(x + r * c, j) - shift[j];
+          s1[j] += d;
+          s2[j] += static_cast<double>(d) * d;
+        }
+      }
+    }
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+bool use_avx512() {
+#ifdef I2V_HAVE_AVX512_MATH
+  static const bool on = cpu_has_avx512f();
+  return on;
+#else
+  return false;
+#endif
+}
+
+void affine_rows_bf16_any(const uint16_t* x, uint16_t* y, int64_t r0, int64_t r1, int64_t c,
+                          const float* m, const float* a, const float* b, bool silu) {
+#ifdef I2V_HAVE_AVX512_MATH
+  if (use_avx512()) {
+    if (silu) {
+      affine_rows_bf16_avx512<true>(x, y, r0, r1, c, m, a, b);
+    } else {
+      affine_rows_bf16_avx512<false>(x, y, r0, r1, c, m, a, b);
+    }
+    return;
+  }
+#endif
+  affine_rows_bf16(x, y, r0, r1, c, m, a, b, silu);
+}
+
+void affine_row_bf16_any(const uint16_t* x, uint16_t* y, int64_t n, float m, float a, float b,
+                         bool silu) {
+#ifdef I2V_HAVE_AVX512_MATH
+  if (use_avx512()) {
+    if (silu) {
+      affine_row_bf16_avx512<true>(x, y, n, m, a, b);
+    } else {
+      affine_row_bf16_avx512<false>(x, y, n, m, a, b);
+    }
+    return;
+  }
+#endif
+  affine_row_bf16(x, y, n, m, a, b, silu);
+}
+
+void column_moments_bf16_any(const uint16_t* x, int64_t r0, int64_t r1, int64_t c, const float* sh,
+                             double* s1, double* s2, float* a, float* b) {
+#ifdef I2V_HAVE_AVX512_MATH
+  if (use_avx512()) {
+    column_moments_bf16_avx512(x, r0, r1, c, sh, s1, s2);
+    return;
+  }
+#endif
+  column_moments_bf16(x, r0, r1, c, sh, s1, s2, a, b);
+}
+
 void moments_any(const void* x, bool bf16, int64_t n, float s, double& a, double& b) {
+#ifdef I2V_HAVE_AVX512_MATH
+  if (bf16 && use_avx512()) {
+    moments_bf16_avx512(static_cast<const uint16_t*>(x), n, s, a, b);
+    return;
+  }
+#endif
   if (bf16) {
     moments_bf16(static_cast<const uint16_t*>(x), n, s, a, b);
   } else {
@@ -192,8 +399,8 @@ void run_channels_first(const at::Tensor& x, at::Tensor& y, int64_t n, int64_t c
       const int64_t ch = r % c, g = (r / c) * groups + ch / cg;
       const float a = rstd[g] * w[ch];
       if (bf16) {
-        affine_row_bf16(reinterpret_cast<const uint16_t*>(xp) + r * s,
-                        reinterpret_cast<uint16_t*>(yp) + r * s, s, mean[g], a, b[ch], silu);
+        affine_row_bf16_any(reinterpret_cast<const uint16_t*>(xp) + r * s,
+                            reinterpret_cast<uint16_t*>(yp) + r * s, s, mean[g], a, b[ch], silu);
       } else {
         affine_row_f32(reinterpret_cast<const float*>(xp) + r * s,
                        reinterpret_cast<float*>(yp) + r * s, s, mean[g], a, b[ch], silu);
@@ -229,8 +436,8 @@ void run_channels_last(const at::Tensor& x, at::Tensor& y, int64_t n, int64_t l,
       const int64_t i = t / chunks, k = t % chunks;
       const int64_t r0 = std::min(l, k * rows_per), r1 = std::min(l, r0 + rows_per);
       if (bf16) {
-        column_moments_bf16(static_cast<const uint16_t*>(x.data_ptr()) + i * l * c, r0, r1, c,
-                            &shift[i * c], &s1[t * c], &s2[t * c], a.data(), bb.data());
+        column_moments_bf16_any(static_cast<const uint16_t*>(x.data_ptr()) + i * l * c, r0, r1, c,
+                                &shift[i * c], &s1[t * c], &s2[t * c], a.data(), bb.data());
       } else {
         column_moments_f32(static_cast<const float*>(x.data_ptr()) + i * l * c, r0, r1, c,
                            &shift[i * c], &s1[t * c], &s2[t * c], a.data(), bb.data());
@@ -266,9 +473,9 @@ void run_channels_last(const at::Tensor& x, at::Tensor& y, int64_t n, int64_t l,
     while (r0 < r1) {  // a chunk may span several n
       const int64_t i = r0 / l, end = std::min(r1, (i + 1) * l);
       if (bf16) {
-        affine_rows_bf16(static_cast<const uint16_t*>(x.data_ptr()),
-                         static_cast<uint16_t*>(y.data_ptr()), r0, end, c, &m[i * c], &a[i * c],
-                         b.data(), silu);
+        affine_rows_bf16_any(static_cast<const uint16_t*>(x.data_ptr()),
+                             static_cast<uint16_t*>(y.data_ptr()), r0, end, c, &m[i * c], &a[i * c],
+                             b.data(), silu);
       } else {
         affine_rows_f32(static_cast<const float*>(x.data_ptr()), static_cast<float*>(y.data_ptr()),
                         r0, end, c, &m[i * c], &a[i * c], b.data(), silu);
