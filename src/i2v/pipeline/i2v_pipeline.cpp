@@ -187,18 +187,28 @@ void I2VGenXLPipeline::validate(const GenerationRequest& r) const {
 at::Tensor I2VGenXLPipeline::encode_prompt(const std::string& text, const GenerationHooks& hooks,
                                            const std::string& prefix,
                                            const memory::ExecPlan& plan) {
+  return encode_prompt_batch({text}, {prefix}, hooks, plan);
+}
+
+at::Tensor I2VGenXLPipeline::encode_prompt_batch(const std::vector<std::string>& texts,
+                                                 const std::vector<std::string>& prefixes,
+                                                 const GenerationHooks& hooks,
+                                                 const memory::ExecPlan& plan) {
   torch::NoGradGuard no_grad;
   auto lease = residency_.lease(Model::TextEncoder, plan);
-  const text::TokenizedText tokens = (*tokenizer_)(text);
-  if (tokens.truncated_tokens > 0) {
-    spdlog::warn("the {}prompt is longer than CLIP's {} tokens: its last {} tokens are ignored",
-                 prefix == "negative_" ? "negative " : "", tokens.input_ids.size(),
-                 tokens.truncated_tokens);
+  std::vector<at::Tensor> ids;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const text::TokenizedText tokens = (*tokenizer_)(texts[i]);
+    if (tokens.truncated_tokens > 0) {
+      spdlog::warn("the {}prompt is longer than CLIP's {} tokens: its last {} tokens are ignored",
+                   prefixes[i] == "negative_" ? "negative " : "", tokens.input_ids.size(),
+                   tokens.truncated_tokens);
+    }
+    ids.push_back(tokenizer_->input_ids_tensor({texts[i]}));
+    if (hooks.dump) hooks.dump(prefixes[i] + "input_ids", ids.back());
   }
-  at::Tensor ids = tokenizer_->input_ids_tensor({text});
-  if (hooks.dump) hooks.dump(prefix + "input_ids", ids);
   // The penultimate layer through the final LayerNorm (clip_skip 1, the pipeline's default).
-  return lease.as<clip::ClipTextModel>().prompt_embeds(ids.to(options_.device), 1);
+  return lease.as<clip::ClipTextModel>().prompt_embeds(at::cat(ids).to(options_.device), 1);
 }
 
 at::Tensor I2VGenXLPipeline::encode_image(const image::RgbImage& img, int width,
@@ -335,13 +345,18 @@ GenerationResult I2VGenXLPipeline::generate(const GenerationRequest& r,
 
 at::Tensor I2VGenXLPipeline::encode_prompts(const GenerationRequest& r, Run& run) {
   return run.guarded("text", 0, [&](const memory::ExecPlan& plan) {
-    auto lease = residency_.lease(Model::TextEncoder, plan);  // one lease for both prompts
-    at::Tensor prompt = encode_prompt(r.prompt, run.hooks, "prompt_", plan);
-    run.dump("prompt_embeds", prompt);
-    if (!run.cfg) return prompt;
-    at::Tensor negative = encode_prompt(r.negative_prompt, run.hooks, "negative_", plan);
-    run.dump("negative_prompt_embeds", negative);
-    return at::cat({negative, prompt});
+    if (!run.cfg) {
+      at::Tensor prompt = encode_prompt(r.prompt, run.hooks, "prompt_", plan);
+      run.dump("prompt_embeds", prompt);
+      return prompt;
+    }
+    // Both prompts in one forward (batch 2): each weight is read once instead of twice. Rows are
+    // independent through the encoder, so each equals its own forward within float rounding.
+    at::Tensor both = encode_prompt_batch({r.negative_prompt, r.prompt}, {"negative_", "prompt_"},
+                                          run.hooks, plan);
+    run.dump("prompt_embeds", both.narrow(0, 1, 1));
+    run.dump("negative_prompt_embeds", both.narrow(0, 0, 1));
+    return both;
   });
 }
 

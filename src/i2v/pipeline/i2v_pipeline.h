@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "i2v/error.h"
 #include "i2v/image/model_inputs.h"
@@ -106,6 +107,11 @@ class I2VGenXLPipeline {
   I2VGenXLPipeline(weights::ModelDir dir, const PipelineOptions& options);
   struct Run;
   at::Tensor encode_prompts(const GenerationRequest& r, Run& run);
+  // Several prompts through one forward of the text encoder: (texts.size(), 77, dim), rows in
+  // the order given; prefixes name their input_ids dumps and warnings.
+  at::Tensor encode_prompt_batch(const std::vector<std::string>& texts,
+                                 const std::vector<std::string>& prefixes,
+                                 const GenerationHooks& hooks, const memory::ExecPlan& plan);
   at::Tensor encode_image_condition(const GenerationRequest& r, Run& run);
   at::Tensor draw_initial_noise(const GenerationRequest& r, Run& run);
   at::Tensor encode_image_latents(const GenerationRequest& r, Run& run);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "i2v/error.h"
+#include "i2v/nn/scaled_dot_product.h"
 
 namespace i2v::clip {
 
@@ -43,6 +44,17 @@ AttentionImpl::AttentionImpl(const EncoderSpec& spec, const at::TensorOptions& o
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask) const {
   const int64_t batch = x.size(0), seq = x.size(1), channels = x.size(2);
+  if (!mask.defined()) {
+    // The vision tower: the shared attention (blocked bf16 products with a float32 softmax on
+    // oneDNN, float32 otherwise). The scale is applied to the scores in float32 instead of to the
+    // bf16 query: the same math, one rounding fewer.
+    auto heads = [&](const at::Tensor& t) {
+      return t.view({batch, seq, num_heads_, head_dim_}).transpose(1, 2);  // (B, H, T, D)
+    };
+    at::Tensor out = nn::scaled_dot_product(heads(q_proj->forward(x)), heads(k_proj->forward(x)),
+                                            heads(v_proj->forward(x)), scale_);
+    return out_proj->forward(out.transpose(1, 2).reshape({batch, seq, channels}));
+  }
   // (B, T, C) -> (B*H, T, D), in fp32.
   auto heads = [&](const at::Tensor& t) {
     return t.to(at::kFloat)
@@ -56,9 +68,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& mask) c
   at::Tensor v = heads(v_proj->forward(x));
 
   at::Tensor scores = at::bmm(q, k.transpose(1, 2));  // (B*H, T, T)
-  if (mask.defined())
-    scores =
-        (scores.view({batch, num_heads_, seq, seq}) + mask).view({batch * num_heads_, seq, seq});
+  scores = (scores.view({batch, num_heads_, seq, seq}) + mask).view({batch * num_heads_, seq, seq});
   at::Tensor probs = at::softmax(scores, -1);
   at::Tensor out = at::bmm(probs, v)  // (B*H, T, D)
                        .view({batch, num_heads_, seq, head_dim_})
