@@ -43,10 +43,12 @@ struct ModelOptions {
   // Make CPU allocations beyond the budget fail (moving down the fallback ladder) instead of
   // only planning for it. Needs memory_budget_bytes.
   bool enforce_budget = false;
-  // CPU, bf16: keep the UNet's packed weights (the packed plan) between generate calls, so that a
-  // reused Generator (a server, a loop) packs them once; it then runs the packed plan at any
-  // step count. They take the place of the UNet's mapped file pages (about its weight bytes held
-  // between calls). false: freed after each generation.
+  // CPU, bf16: keep the UNet's and the VAE's packed weights (the packed plan) between generate
+  // calls, so that a reused Generator (a server, a loop) packs them once, at its first
+  // generation, and runs the packed plan at any step count (the first call pays the packing, each
+  // later one gains). They take the place of the models' mapped file pages (about their weight
+  // bytes held between calls). false: freed after each generation, and packed only where one
+  // generation's steps repay it (8 or more): what a single generation wants.
   bool keep_packed_weights = true;
 };
 

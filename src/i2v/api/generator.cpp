@@ -69,12 +69,12 @@ pipeline::FrameWindows frame_windows(const Request& r) {
   return w;
 }
 
-// What a Generator's past does to the plan: packed UNet weights it holds now (their bytes come
-// back to a detected budget: the packed plan reuses them, another plan frees them first), and
-// whether packing is shared with later generations (held, or kept by a Generator run before).
+// What a Generator's options and past do to the plan: packed UNet weights it holds now (their
+// bytes come back to a detected budget: the packed plan reuses them, another plan frees them
+// first), and whether it keeps the copies it packs (then they serve its later generations).
 struct GeneratorState {
   int64_t packed_bytes = 0;
-  bool keeps_packed = false, reused = false;
+  bool keeps_packed = false;
 };
 
 // stream_frames: the caller takes the frames as they are decoded and keeps none in the result.
@@ -89,7 +89,10 @@ memory::Shapes shapes_of(const Request& r, const ResolvedModel& m, bool stream_f
   s.steps = r.steps;
   s.packed_kept = state.keeps_packed;
   s.packed_held = state.packed_bytes > 0;
-  s.packing_reused = s.packed_held || (s.packed_kept && state.reused);
+  // Packing pays over the generations that share it: a Generator that keeps its copies packs at
+  // its first generation (a server's first request pays it; every later one gains), and one that
+  // holds copies already has paid.
+  s.packing_reused = s.packed_held || s.packed_kept;
   return s;
 }
 
@@ -185,16 +188,14 @@ struct Generator::Impl {
   double load_seconds = 0;
   std::atomic<bool> cancel{false};
   // Written by the generating thread, read by any (estimate and describe_json run beside a
-  // generation in the server): generate calls that finished, and the packed weights' bytes as
-  // the last generation left them (the pipeline's own state is only touched by generate).
-  std::atomic<int> generations{0};
+  // generation in the server): the packed weights' bytes as the last generation left them (the
+  // pipeline's own state is only touched by generate).
   std::atomic<int64_t> packed_bytes{0};
 
   GeneratorState state() const {
     GeneratorState s;
     s.packed_bytes = packed_bytes.load();
     s.keeps_packed = options.keep_packed_weights;
-    s.reused = generations.load() > 0;
     return s;
   }
 
@@ -449,7 +450,6 @@ Result Generator::generate(const Request& request, const Callbacks& callbacks) {
     if (memory::is_out_of_memory(e)) throw OutOfMemoryError(error_message(e));
     throw Error(error_message(e));
   }
-  ++g.generations;
   g.packed_bytes = g.pipe->packed_weight_bytes();
   if (const int64_t kept = g.packed_bytes.load(); kept > 0)
     spdlog::info("[Memory] packed weights (UNet, VAE) kept for the next generation: {}",

@@ -58,8 +58,7 @@ struct Shapes {
   // its first step packs the weights (slower), the later ones gain.
   int64_t steps = 0;
   // The packing is paid already or shared with later generations: the Generator holds packed
-  // copies, or keeps them and has run before (it is being reused). Then packed is offered for
-  // any number of steps.
+  // copies, or keeps the copies it packs. Then packed is offered for any number of steps.
   bool packing_reused = false;
   // Under the packed plan, the Generator keeps the packed copies after the UNet stage (resident
   // through the VAE decode), and holds them already (resident from the first stage).

@@ -40,7 +40,8 @@ ExecPlan named_plan(const std::string& name) {
 // The packed plan's first step packs the UNet's weights into fresh memory: on the 2-vCPU Xeon VM
 // (real architecture, bf16, 256x256x8) that step took 7.5-8.7 s against 5.2-5.6 s plain, each
 // later one 0.6-0.8 s less than plain (4.2-4.4 against 5.0), so packing pays from about 4 steps.
-// A reused Generator keeps the copies (Shapes::packing_reused): then it pays at any step count.
+// A Generator that keeps the copies shares them with its later generations
+// (Shapes::packing_reused): then it pays at any step count from the second generation on.
 constexpr int64_t kPackedMinSteps = 8;
 
 double relative_speed(const ExecPlan& p) {
