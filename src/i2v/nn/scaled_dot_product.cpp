@@ -10,6 +10,7 @@
 
 #include "i2v/error.h"
 #include "i2v/kernels/onednn_attention.h"
+#include "i2v/kernels/short_attention.h"
 #include "i2v/kernels/softmax.h"
 #include "i2v/nn/autograd.h"
 #include "i2v/nn/shape_check.h"
@@ -54,6 +55,9 @@ at::Tensor scaled_dot_product(const at::Tensor& q, const at::Tensor& k, const at
   RECORD_FUNCTION("i2v::attention", std::vector<c10::IValue>({q, k, v}));
   check_inputs(q, k, v);
   if (q.dim() == 4 && !needs_graph(q) && !needs_graph(k) && !needs_graph(v)) {
+    // Short sequences (temporal attention over frames): one entry at a time in registers.
+    at::Tensor short_seq = kernels::short_attention(q, k, v, scale);
+    if (short_seq.defined()) return short_seq;
     // bf16 on oneDNN: blocked, the scores stay in cache (kernels/onednn_attention.h).
     at::Tensor fused = kernels::onednn_attention(q, k, v, scale);
     if (fused.defined()) return fused;
