@@ -12,7 +12,7 @@
 namespace {
 
 using i2v::kernels::scaled_softmax;
-using i2v::kernels::scaled_softmax_rows;
+using i2v::kernels::softmax_exp_rows;
 
 TEST(SoftmaxKernel, MatchesAtSoftmaxInEveryDtypePair) {
   at::manual_seed(0);
@@ -35,34 +35,40 @@ TEST(SoftmaxKernel, MatchesAtSoftmaxInEveryDtypePair) {
 }
 
 // The attention's row kernel (AVX-512 where the CPU has it, else the generic rows): float32
-// scores to bf16 probabilities, against float64, on row lengths with and without a 16-lane tail.
+// scores to unnormalised bf16 exponentials and the rows' inverse sums, against float64, on row
+// lengths with and without a 16-lane tail.
 TEST(SoftmaxKernel, AttentionRowsMatchFloat64ForEveryRowLength) {
   at::manual_seed(3);
   for (int64_t n : {1, 8, 15, 16, 17, 145, 1024}) {
     const at::Tensor x = at::randn({6, n}) * 6;
-    at::Tensor y = at::empty({6, n}, at::kBFloat16);
-    std::vector<float> buf(n);
-    scaled_softmax_rows(x.data_ptr<float>(), reinterpret_cast<uint16_t*>(y.data_ptr()), 6, n,
-                        0.125f, buf.data());
-    const at::Tensor ref = at::softmax(x.to(at::kDouble) * 0.125, -1);
-    // One bf16 rounding of each probability (2^-9 relative) and float32 noise.
-    EXPECT_TRUE(((y.to(at::kDouble) - ref).abs() <= ref * (1.0 / 256) + 1e-7).all().item<bool>())
+    at::Tensor e = at::empty({6, n}, at::kBFloat16);
+    at::Tensor inv = at::empty({6, 1}, at::kFloat);
+    softmax_exp_rows(x.data_ptr<float>(), reinterpret_cast<uint16_t*>(e.data_ptr()),
+                     inv.data_ptr<float>(), 6, n, 0.125f);
+    const at::Tensor xd = x.to(at::kDouble) * 0.125;
+    const at::Tensor ed = at::exp(xd - std::get<0>(xd.max(-1, true)));
+    // One bf16 rounding of each exponential (2^-9 relative) and float32 noise.
+    EXPECT_TRUE(((e.to(at::kDouble) - ed).abs() <= ed * (1.0 / 256) + 1e-7).all().item<bool>())
         << n;
-    // The same probabilities as the general kernel, to one bf16 step.
+    const at::Tensor inv_ref = 1.0 / ed.sum(-1, true);
+    EXPECT_TRUE(((inv.to(at::kDouble) - inv_ref).abs() <= inv_ref * 1e-5).all().item<bool>()) << n;
+    // Normalised, the probabilities of the general kernel, to one bf16 step.
+    const at::Tensor probs = e.to(at::kDouble) * inv.to(at::kDouble);
     const at::Tensor general = scaled_softmax(x, 0.125, at::kBFloat16);
-    EXPECT_LE((y.to(at::kDouble) - general.to(at::kDouble)).abs().max().item<double>(),
-              ref.max().item<double>() / 128)
+    EXPECT_LE((probs - general.to(at::kDouble)).abs().max().item<double>(),
+              general.to(at::kDouble).max().item<double>() / 128)
         << n;
   }
-  // A row with -inf entries (masked keys) and huge values stays finite and sums to one.
+  // A row with -inf entries (masked keys) and huge values: finite, the -inf ones exactly 0.
   const at::Tensor x = at::tensor({-INFINITY, 3000.0f, 2999.0f, -INFINITY}).view({1, 4});
-  at::Tensor y = at::empty({1, 4}, at::kBFloat16);
-  std::vector<float> buf(4);
-  scaled_softmax_rows(x.data_ptr<float>(), reinterpret_cast<uint16_t*>(y.data_ptr()), 1, 4, 1.0f,
-                      buf.data());
-  EXPECT_TRUE(y.to(at::kFloat).isfinite().all().item<bool>());
-  EXPECT_NEAR(y.to(at::kDouble).sum().item<double>(), 1.0, 1.0 / 128);
-  EXPECT_LT(y[0][0].item<float>(), 1e-30f);  // exp clamped at -87, as at every entry
+  at::Tensor e = at::empty({1, 4}, at::kBFloat16);
+  float inv = 0;
+  softmax_exp_rows(x.data_ptr<float>(), reinterpret_cast<uint16_t*>(e.data_ptr()), &inv, 1, 4,
+                   1.0f);
+  EXPECT_TRUE(e.to(at::kFloat).isfinite().all().item<bool>());
+  EXPECT_NEAR(e.to(at::kDouble).sum().item<double>() * inv, 1.0, 1.0 / 128);
+  EXPECT_EQ(e[0][0].item<float>(), 0.0f);
+  EXPECT_EQ(e[0][1].item<float>(), 1.0f);  // the row's maximum
 }
 
 TEST(SoftmaxKernel, LargeValuesStableAndStridedInput) {

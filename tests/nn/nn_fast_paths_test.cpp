@@ -92,7 +92,9 @@ TEST(FastPaths, Bf16AttentionCloseToFloat64) {
   // Where the blocked oneDNN kernel exists, bf16 attention is that kernel.
   const at::Tensor qb = q.to(at::kBFloat16), kb = k.to(at::kBFloat16), vb = v.to(at::kBFloat16);
   const at::Tensor fused = kernels::onednn_attention(qb, kb, vb, scale);
-  if (fused.defined()) EXPECT_TRUE(scaled_dot_product(qb, kb, vb, scale).equal(fused));
+  if (fused.defined()) {
+    EXPECT_TRUE(scaled_dot_product(qb, kb, vb, scale).equal(fused));
+  }
 }
 
 TEST(FastPaths, UpsampleDoublingIsExactNearestInBothDtypes) {

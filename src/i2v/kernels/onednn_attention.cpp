@@ -11,6 +11,7 @@
 
 #include "i2v/kernels/onednn_gemm.h"
 #include "i2v/kernels/softmax.h"
+#include "i2v/kernels/vector_math.h"
 
 #ifdef I2V_WITH_ONEDNN
 #include <dnnl.hpp>
@@ -60,7 +61,7 @@ std::shared_ptr<BlockPlan> plan_for(int64_t nb, int64_t rows, int64_t lk, int64_
     plan->s = memory::desc({nb, rows, lk}, dt::f32, tag::abc);
     plan->p = memory::desc({nb, rows, lk}, dt::bf16, tag::abc);
     plan->v_plain = memory::desc({nb, lk, dv}, dt::bf16, tag::abc);
-    plan->o = memory::desc({nb, rows, dv}, dt::bf16, tag::abc);
+    plan->o = memory::desc({nb, rows, dv}, dt::f32, tag::abc);
     auto& engine = onednn_cpu_engine();
     // Worker threads run the same primitives at once: each passes its own scratchpad (the
     // library-managed one is shared per primitive in this oneDNN build).
@@ -113,6 +114,12 @@ void pack(const at::Tensor& t, int64_t e0, int64_t nb, int64_t r0, int64_t nr, u
   }
 }
 
+// One row of the output: the float32 product of unnormalised probabilities and v, divided by
+// the row's sum of exponentials and rounded to bf16 once.
+I2V_CLONES void normalise_row(const float* row, float inv_sum, uint16_t* out, int64_t dv) {
+  for (int64_t j = 0; j < dv; ++j) store(out, j, row[j] * inv_sum);
+}
+
 }  // namespace
 
 bool onednn_attention_enabled() {
@@ -156,8 +163,8 @@ at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::
     auto full = plan_for(group, rows, lk, d, dv);
     at::parallel_for(0, groups, 1, [&](int64_t g0, int64_t g1) {
       std::vector<uint16_t> kbuf(group * lk * d), vbuf(group * lk * dv), qbuf(group * rows * d);
-      std::vector<uint16_t> pbuf(group * rows * lk), obuf(group * rows * dv);
-      std::vector<float> sbuf(group * rows * lk), row_scratch(lk);
+      std::vector<uint16_t> pbuf(group * rows * lk);
+      std::vector<float> sbuf(group * rows * lk), obuf(group * rows * dv), inv_sum(group * rows);
       std::vector<char> kt_packed, v_packed, scratch;
       auto& engine = onednn_cpu_engine();
       dnnl::stream stream(engine);
@@ -198,8 +205,8 @@ at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::
                                 {DNNL_ARG_WEIGHTS, memory(plan->kt_packed, engine, kt_ready)},
                                 {DNNL_ARG_DST, memory(plan->s, engine, sbuf.data())},
                                 {DNNL_ARG_SCRATCHPAD, scratch_mem}});
-          scaled_softmax_rows(sbuf.data(), pbuf.data(), nb * nr, lk, static_cast<float>(scale),
-                              row_scratch.data());
+          softmax_exp_rows(sbuf.data(), pbuf.data(), inv_sum.data(), nb * nr, lk,
+                           static_cast<float>(scale));
           plan->values.execute(stream, {{DNNL_ARG_SRC, memory(plan->p, engine, pbuf.data())},
                                         {DNNL_ARG_WEIGHTS, memory(plan->v_packed, engine, v_ready)},
                                         {DNNL_ARG_DST, memory(plan->o, engine, obuf.data())},
@@ -207,8 +214,8 @@ at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::
           for (int64_t e = 0; e < nb; ++e) {
             const int64_t n = (e0 + e) / heads, h = (e0 + e) % heads;
             for (int64_t r = 0; r < nr; ++r) {
-              std::memcpy(out_base + ((n * lq + r0 + r) * heads + h) * dv,
-                          obuf.data() + (e * nr + r) * dv, dv * sizeof(uint16_t));
+              normalise_row(obuf.data() + (e * nr + r) * dv, inv_sum[e * nr + r],
+                            out_base + ((n * lq + r0 + r) * heads + h) * dv, dv);
             }
           }
         }

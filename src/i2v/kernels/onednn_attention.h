@@ -1,8 +1,10 @@
 // softmax(q k^T * scale) v for bf16 q, k, v on the CPU, computed block by block so that the
 // scores never leave the cache: each worker thread packs a group of (batch, head) entries' k and v
 // once, then for each block of query rows runs q.k^T into float32 scores (oneDNN matmul, float32
-// accumulation), a float32 softmax into bf16 probabilities, and probs.v (oneDNN matmul) straight
-// into its rows of the output.
+// accumulation), their exponentials exp(scale * (s - row max)) into bf16 with each row's sum
+// (softmax_exp_rows), and e.v (oneDNN matmul, float32) divided by the sums and rounded to bf16
+// into its rows of the output: normalising the output rows instead of the probabilities saves a
+// pass over the scores.
 //
 // Why: the plain path writes all scores to memory in bf16 (80 heads x 1024 x 1024 at the UNet's
 // first level: 168 MB), reads them back for the softmax, writes the probabilities and reads them

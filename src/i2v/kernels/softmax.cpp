@@ -74,50 +74,72 @@ I2V_CLONES void rows_f32_f32(const float* x, float* y, int64_t r0, int64_t r1, i
   for (int64_t r = r0; r < r1; ++r) softmax_row(x + r * n, y + r * n, n, s, buf);
 }
 
+// softmax_exp_rows without AVX-512: exp_f per value.
+I2V_CLONES void exp_rows(const float* x, uint16_t* e, float* inv_sum, int64_t rows, int64_t n,
+                         float scale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) m = m < xr[i] ? xr[i] : m;
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = exp_f((xr[i] - m) * scale);
+      sum += v;
+      store(e + r * n, i, v);
+    }
+    inv_sum[r] = 1.0f / sum;
+  }
+}
+
 #ifdef I2V_HAVE_AVX512_MATH
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The attention's rows (float32 scores -> bf16 probabilities) with AVX-512 intrinsics: GCC left
-// softmax_row's max pass scalar (16 scalar running maxima), which made the softmax most of the
-// blocked attention's time. The same arithmetic as softmax_row (scale, max, exp_f, a 16-lane
-// float32 sum, round to nearest even); scale > 0, so max(x * scale) = max(x) * scale.
-__attribute__((target("avx512f"))) void rows_f32_bf16_avx512(const float* x, uint16_t* y,
-                                                             int64_t rows, int64_t n, float scale,
-                                                             float* buf) {
-  const __m512 s = _mm512_set1_ps(scale);
-  const int64_t full = n / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1u);
+// 2^u for u <= 0: k = round(u), 2^(u - k) by its degree-6 Taylor polynomial on [-1/2, 1/2]
+// (relative error below 2e-7), times 2^k by vscalefps (0 below float32's range). u is clamped at
+// -200 so that -inf (a masked score) gives 0, not inf - inf.
+I2V_AVX512 __m512 exp2_nonpositive_avx512(__m512 u) {
+  u = _mm512_max_ps(u, _mm512_set1_ps(-200.0f));
+  const __m512 k = _mm512_roundscale_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(u, k);
+  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, k);
+}
+
+// softmax_exp_rows with AVX-512: a max pass and one pass for exp, sum and the bf16 store. exp(t)
+// is taken as 2^(t log2 e) with scale * log2 e folded into one multiply.
+__attribute__((target("avx512f"))) void exp_rows_avx512(const float* x, uint16_t* e, float* inv_sum,
+                                                        int64_t rows, int64_t n, float scale) {
+  const __m512 c = _mm512_set1_ps(scale * 1.44269504088896341f);
+  const int64_t full = n / 16 * 16, tail = n - full;
+  const __mmask16 k = lanes_avx512(tail);
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
-    uint16_t* yr = y + r * n;
+    uint16_t* er = e + r * n;
     __m512 mx = _mm512_set1_ps(-INFINITY);
-    for (int64_t i = 0; i < full; i += 16)
-      mx = _mm512_max_ps(mx, _mm512_mul_ps(_mm512_loadu_ps(xr + i), s));
-    if (tail) {
-      const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, xr + full), s);
-      mx = _mm512_mask_max_ps(mx, tail, mx, v);
-    }
+    for (int64_t i = 0; i < full; i += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(xr + i));
+    if (tail) mx = _mm512_mask_max_ps(mx, k, mx, _mm512_maskz_loadu_ps(k, xr + full));
     const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 sum = _mm512_setzero_ps();
     for (int64_t i = 0; i < full; i += 16) {
-      const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + i), s), m));
-      _mm512_storeu_ps(buf + i, e);
-      sum = _mm512_add_ps(sum, e);
+      const __m512 v =
+          exp2_nonpositive_avx512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + i), m), c));
+      sum = _mm512_add_ps(sum, v);
+      store_bf16_avx512(er + i, v);
     }
     if (tail) {
-      const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, xr + full), s);
-      const __m512 e = exp_avx512(_mm512_sub_ps(v, m));
-      _mm512_mask_storeu_ps(buf + full, tail, e);
-      sum = _mm512_mask_add_ps(sum, tail, sum, e);
+      const __m512 v =
+          _mm512_maskz_mov_ps(k, exp2_nonpositive_avx512(_mm512_mul_ps(
+                                     _mm512_sub_ps(_mm512_maskz_loadu_ps(k, xr + full), m), c)));
+      sum = _mm512_add_ps(sum, v);
+      store_bf16_avx512(er + full, v, tail);
     }
-    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
-    for (int64_t i = 0; i < full; i += 16)
-      store_bf16_avx512(yr + i, _mm512_mul_ps(_mm512_loadu_ps(buf + i), inv));
-    if (tail) {
-      uint16_t last[16];
-      store_bf16_avx512(last, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, buf + full), inv));
-      std::memcpy(yr + full, last, static_cast<size_t>(n - full) * sizeof(uint16_t));
-    }
+    inv_sum[r] = 1.0f / _mm512_reduce_add_ps(sum);
   }
 }
 #pragma GCC diagnostic pop
@@ -125,16 +147,16 @@ __attribute__((target("avx512f"))) void rows_f32_bf16_avx512(const float* x, uin
 
 }  // namespace
 
-void scaled_softmax_rows(const float* x, uint16_t* y, int64_t rows, int64_t n, float scale,
-                         float* buf) {
+void softmax_exp_rows(const float* x, uint16_t* e, float* inv_sum, int64_t rows, int64_t n,
+                      float scale) {
 #ifdef I2V_HAVE_AVX512_MATH
   static const bool avx512 = cpu_has_avx512f();
-  if (avx512 && scale > 0) {
-    rows_f32_bf16_avx512(x, y, rows, n, scale, buf);
+  if (avx512) {
+    exp_rows_avx512(x, e, inv_sum, rows, n, scale);
     return;
   }
 #endif
-  rows_f32_bf16(x, y, 0, rows, n, scale, buf);
+  exp_rows(x, e, inv_sum, rows, n, scale);
 }
 
 at::Tensor scaled_softmax(const at::Tensor& input, double scale, at::ScalarType out_dtype) {

@@ -14,9 +14,12 @@ namespace i2v::kernels {
 // (float32 or bfloat16). Rows whose values are all -inf give NaN, as at::softmax does.
 at::Tensor scaled_softmax(const at::Tensor& x, double scale, at::ScalarType out_dtype);
 
-// The same row kernel on raw buffers (the blocked attention): rows x n float32 scores, row stride
-// n, into bf16 probabilities (bit patterns), row stride n. buf holds n floats of scratch.
-void scaled_softmax_rows(const float* x, uint16_t* y, int64_t rows, int64_t n, float scale,
-                         float* buf);
+// The blocked attention's row kernel on raw buffers: rows x n float32 scores x (row stride n)
+// into e = exp(scale * (x - max of the row)) as bf16 bit patterns (row stride n), unnormalised,
+// and inv_sum[r] = 1 / (sum of the row's float32 exponentials). The caller divides its product
+// e.v by the sum (rows of the output, not n probabilities): one pass over the scores fewer than
+// normalising them. scale > 0; -inf scores give 0.
+void softmax_exp_rows(const float* x, uint16_t* e, float* inv_sum, int64_t rows, int64_t n,
+                      float scale);
 
 }  // namespace i2v::kernels
