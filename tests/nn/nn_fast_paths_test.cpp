@@ -1,12 +1,18 @@
 // The fast paths of the shared layers against the plain libtorch ops they replace: the temporal
 // (3, 1, 1) convolution as matrix products, the fused GroupNorm + SiLU, token-major group norm,
-// bf16 attention products, and the bf16-exact nearest doubling.
+// bf16 attention products, the bf16-exact nearest doubling, and residual sums accumulated into
+// the residual by the output projections.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
 #include "i2v/error.h"
 #include "i2v/kernels/onednn_attention.h"
+#include "i2v/kernels/onednn_gemm.h"
+#include "i2v/nn/attention.h"
+#include "i2v/nn/chunking.h"
+#include "i2v/nn/feed_forward.h"
+#include "i2v/nn/linear.h"
 #include "i2v/nn/norm.h"
 #include "i2v/nn/sampling.h"
 #include "i2v/nn/scaled_dot_product.h"
@@ -109,6 +115,69 @@ TEST(FastPaths, UpsampleDoublingIsExactNearestInBothDtypes) {
   at::Tensor refb = at::conv2d(at::upsample_nearest2d(xb.to(at::kFloat), {8, 10}).to(at::kBFloat16),
                                up->conv->weight, up->conv->bias, 1, 1);
   EXPECT_TRUE(at::equal(up->forward(xb, std::nullopt), refb));
+}
+
+// The transformer block's later residuals: residual += layer(x) accumulated in place by the
+// oneDNN product (one rounding of the sum) equals residual + layer(x) within a bf16 step, for a
+// linear layer, an attention layer and a feed-forward in blocks of rows; with a graph running
+// through the residual it is replaced by the out-of-place sum and gradients flow.
+TEST(FastPaths, ResidualAddsAccumulateIntoTheResidual) {
+  torch::NoGradGuard no_grad;
+  at::manual_seed(9);
+  auto close = [](const at::Tensor& got, const at::Tensor& want) {
+    return max_abs_diff(got, want) <= 2.0 / 256 * want.abs().max().item<double>();
+  };
+  torch::nn::Linear lin(torch::nn::LinearOptions(64, 48));
+  lin->to(at::kBFloat16);
+  const at::Tensor x = at::randn({3, 100, 64}).to(at::kBFloat16);  // 300 rows: oneDNN takes them
+  const at::Tensor r0 = at::randn({3, 100, 48}).to(at::kBFloat16);
+  at::Tensor r = r0.clone();
+  const void* memory = r.data_ptr();
+  linear_add_into(lin, x, r);
+  EXPECT_EQ(r.data_ptr(), memory);
+  EXPECT_TRUE(close(r, r0 + linear(lin, x)));
+  if (kernels::onednn_gemm_enabled()) {
+    EXPECT_FALSE(r.equal(r0 + linear(lin, x))) << "one rounding of the sum, not two";
+  }
+
+  AttentionOptions o;
+  o.query_dim = 64;
+  o.heads = 2;
+  o.dim_head = 32;
+  Attention attn(o);
+  attn->to(at::kBFloat16);
+  const at::Tensor t = at::randn({3, 100, 64}).to(at::kBFloat16);
+  at::Tensor ra = t.clone();
+  attn->forward_add(x, {}, ra);
+  EXPECT_TRUE(close(ra, t + attn->forward(x)));
+
+  FeedForward ff(64);
+  ff->to(at::kBFloat16);
+  const int64_t budget = feed_forward_budget();
+  set_feed_forward_budget(64 * 8 * 100);  // blocks of 100 rows (and a floor of 2048: one block)
+  at::Tensor rf = t.clone();
+  ff->forward_add(x, rf);
+  EXPECT_TRUE(close(rf, t + ff->forward(x)));
+  set_feed_forward_budget(10);  // below 64 rows per block: blocks of one row
+  at::Tensor rb = t.clone();
+  at::Tensor view = rb.narrow(1, 0, 7);  // not contiguous: the product, then an in-place add
+  ff->forward_add(x.narrow(1, 0, 7), view);
+  EXPECT_TRUE(close(rb.narrow(1, 0, 7), t.narrow(1, 0, 7) + ff->forward(x.narrow(1, 0, 7))));
+  EXPECT_TRUE(rb.narrow(1, 7, 93).equal(t.narrow(1, 7, 93)));
+  at::Tensor rc = t.narrow(1, 0, 7).contiguous();  // 21 rows in blocks of one row
+  ff->forward_add(x.narrow(1, 0, 7), rc);
+  EXPECT_TRUE(close(rc, t.narrow(1, 0, 7) + ff->forward(x.narrow(1, 0, 7))));
+  set_feed_forward_budget(budget);
+
+  // A graph through the residual: the out-of-place sum, differentiable.
+  torch::AutoGradMode grad(true);
+  at::Tensor leaf = r0.to(at::kFloat).requires_grad_();
+  at::Tensor g = leaf * 1.0;
+  torch::nn::Linear lf(torch::nn::LinearOptions(64, 48));
+  linear_add_into(lf, x.to(at::kFloat), g);
+  g.sum().backward();
+  ASSERT_TRUE(leaf.grad().defined());
+  EXPECT_TRUE(leaf.grad().equal(at::ones_like(leaf)));
 }
 
 }  // namespace

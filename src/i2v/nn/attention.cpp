@@ -6,6 +6,7 @@
 #include <string>
 
 #include "i2v/error.h"
+#include "i2v/nn/autograd.h"
 #include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
@@ -46,13 +47,8 @@ void AttentionImpl::check_shapes(const at::Tensor& input, const at::Tensor& cont
   }
 }
 
-at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& context) {
-  check_shapes(input, context);
-  const bool spatial = input.dim() == 4;
-  const int64_t n = input.size(0);
-  at::Tensor x = input;
-  if (spatial) x = input.flatten(2).transpose(1, 2);  // (N, HW, C)
-  if (group_norm) x = group_norm->forward(x.transpose(1, 2)).transpose(1, 2);
+at::Tensor AttentionImpl::attend(const at::Tensor& x, const at::Tensor& context) {
+  const int64_t n = x.size(0);
   // One context per video: its k and v once, and each video's frames as one run of query rows
   // (every query row's softmax is its own, so this is the per-frame attention, F times fewer
   // k/v products).
@@ -68,12 +64,37 @@ at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& con
   at::Tensor k = split_heads(linear(to_k, kv));
   at::Tensor v = split_heads(linear(to_v, kv));
   at::Tensor o = scaled_dot_product(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)));
-  o = o.transpose(1, 2).reshape({n, -1, h * d});
-  o = linear(out_proj_, o);
+  return o.transpose(1, 2).reshape({n, -1, h * d});
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& input, const at::Tensor& context) {
+  check_shapes(input, context);
+  const bool spatial = input.dim() == 4;
+  at::Tensor x = input;
+  if (spatial) x = input.flatten(2).transpose(1, 2);  // (N, HW, C)
+  if (group_norm) x = group_norm->forward(x.transpose(1, 2)).transpose(1, 2);
+  at::Tensor o = linear(out_proj_, attend(x, context));
   if (spatial) o = o.transpose(1, 2).reshape(input.sizes());
   if (options.residual_connection) o = o + input;
   if (options.rescale_output_factor != 1.0) o = o / options.rescale_output_factor;
   return o;
+}
+
+void AttentionImpl::forward_add(const at::Tensor& x, const at::Tensor& context,
+                                at::Tensor& residual) {
+  if (x.dim() != 3 || group_norm || options.residual_connection ||
+      options.rescale_output_factor != 1.0 || !residual.defined() ||
+      residual.sizes() != x.sizes()) {
+    const at::Tensor o = forward(x, context);
+    if (needs_graph(o) || needs_graph(residual)) {
+      residual = residual + o;
+    } else {
+      residual.add_(o);
+    }
+    return;
+  }
+  check_shapes(x, context);
+  linear_add_into(out_proj_, attend(x, context), residual);
 }
 
 }  // namespace i2v::nn

@@ -35,6 +35,9 @@ class AttentionImpl : public torch::nn::Module {
   // queries attend to them side by side (the same result); or undefined for self-attention.
   // Throws ShapeError when the shapes do not fit the layer.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
+  // residual += forward(x, context), the output projection accumulated into residual where
+  // linear_add_into() can (token inputs (N, L, C) without the layer's own residual or rescale).
+  void forward_add(const at::Tensor& x, const at::Tensor& context, at::Tensor& residual);
 
   AttentionOptions options;
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr};
@@ -43,6 +46,9 @@ class AttentionImpl : public torch::nn::Module {
 
  private:
   void check_shapes(const at::Tensor& x, const at::Tensor& context) const;
+  // The heads' attention output before the output projection, (N, L, heads * dim_head), for
+  // tokens x (N, L, C) (already normalised where the layer normalises).
+  at::Tensor attend(const at::Tensor& x, const at::Tensor& context);
   torch::nn::Linear out_proj_{nullptr};
 };
 TORCH_MODULE(Attention);

@@ -23,9 +23,12 @@ BasicTransformerBlockImpl::BasicTransformerBlockImpl(int64_t dim, int64_t heads,
 }
 
 at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& context) {
+  // h is this block's own tensor from the first sum on: the later residuals add into it (their
+  // output projections accumulate there: no output buffer, no separate add pass).
   at::Tensor h = attn1->forward(norm1->forward(x)) + x;
-  if (attn2) h = attn2->forward(norm2->forward(h), context) + h;
-  return ff->forward(norm3->forward(h)) + h;
+  if (attn2) attn2->forward_add(norm2->forward(h), context, h);
+  ff->forward_add(norm3->forward(h), h);
+  return h;
 }
 
 }  // namespace i2v::nn

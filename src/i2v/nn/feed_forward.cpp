@@ -43,20 +43,28 @@ FeedForwardImpl::FeedForwardImpl(int64_t dim, int64_t dim_out, int64_t mult,
   net = register_module("net", torch::nn::ModuleList(act_, Placeholder(), out_));
 }
 
-at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
+void FeedForwardImpl::check_input(const at::Tensor& x) const {
   const int64_t dim = act_->proj->options.in_features();
   if (!x.defined() || x.dim() < 1 || x.size(-1) != dim) {
     throw ShapeError("feed-forward: expected input (..., " + std::to_string(dim) + "), got " +
                      shape_string(x));
   }
-  // Tokens are independent, so blocks of rows give the same result with a bounded hidden buffer.
+}
+
+int64_t FeedForwardImpl::rows_per_block() const {
   const int64_t width = act_->proj->options.out_features();
   // At least kMinFeedForwardRows per block when the budget allows any blocking at all: each block
   // is one matrix product per layer, and below ~2k rows the weights' per-call reorder into
   // oneDNN's layout (26 MiB for the 1280 -> 10240 projection) costs more than the block saves.
   constexpr int64_t kMinFeedForwardRows = 2048;
   const int64_t budget_rows = std::max<int64_t>(1, feed_forward_budget() / width);
-  const int64_t rows = budget_rows >= 64 ? std::max(budget_rows, kMinFeedForwardRows) : budget_rows;
+  return budget_rows >= 64 ? std::max(budget_rows, kMinFeedForwardRows) : budget_rows;
+}
+
+at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
+  check_input(x);
+  // Tokens are independent, so blocks of rows give the same result with a bounded hidden buffer.
+  const int64_t dim = x.size(-1), rows = rows_per_block();
   const int64_t tokens = x.numel() / dim;
   if (tokens <= rows) return linear(out_, act_->forward(x));
 
@@ -70,6 +78,34 @@ at::Tensor FeedForwardImpl::forward(const at::Tensor& x) {
     out.narrow(0, r0, n).copy_(linear(out_, act_->forward(x2.narrow(0, r0, n))));
   }
   return out.view(out_shape);
+}
+
+void FeedForwardImpl::forward_add(const at::Tensor& x, at::Tensor& residual) {
+  check_input(x);
+  const int64_t dim = x.size(-1), rows = rows_per_block();
+  const int64_t tokens = x.numel() / dim, width = out_->options.out_features();
+  if (needs_graph(x) || !residual.defined() || !residual.is_contiguous() ||
+      residual.numel() != tokens * width) {
+    const at::Tensor y = forward(x);
+    if (needs_graph(y) || needs_graph(residual)) {
+      residual = residual + y;
+    } else {
+      residual.add_(y);
+    }
+    return;
+  }
+  if (tokens <= rows) {
+    linear_add_into(out_, act_->forward(x), residual);
+    return;
+  }
+  ScopedLayerWeights weights(*this, x.scalar_type());  // once, not per block
+  const at::Tensor x2 = x.reshape({tokens, dim});
+  const at::Tensor r2 = residual.view({tokens, width});
+  for (int64_t r0 = 0; r0 < tokens; r0 += rows) {
+    const int64_t n = std::min(rows, tokens - r0);
+    at::Tensor block = r2.narrow(0, r0, n);  // contiguous rows of residual's memory
+    linear_add_into(out_, act_->forward(x2.narrow(0, r0, n)), block);
+  }
 }
 
 }  // namespace i2v::nn

@@ -27,9 +27,14 @@ class FeedForwardImpl : public torch::nn::Module {
   FeedForwardImpl(int64_t dim, int64_t dim_out = 0, int64_t mult = 4,
                   const std::string& activation = "geglu");
   at::Tensor forward(const at::Tensor& x);
+  // residual += forward(x), each block's output projection accumulated into its rows of
+  // residual where linear_add_into() can (residual: x's leading shape, dim_out, contiguous).
+  void forward_add(const at::Tensor& x, at::Tensor& residual);
   torch::nn::ModuleList net{nullptr};
 
  private:
+  void check_input(const at::Tensor& x) const;
+  int64_t rows_per_block() const;  // tokens per block of the hidden activations
   GatedGelu act_{nullptr};
   torch::nn::Linear out_{nullptr};
 };

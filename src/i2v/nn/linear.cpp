@@ -46,4 +46,26 @@ at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
   return y.view(shape);
 }
 
+void linear_add_into(const torch::nn::Linear& layer, const at::Tensor& x, at::Tensor& residual) {
+  if (needs_graph(x) || needs_graph(residual)) {
+    residual = residual + linear(layer, x);
+    return;
+  }
+  const bool direct = x.defined() && x.dim() >= 2 && x.size(-1) == layer->weight.size(1) &&
+                      x.scalar_type() == at::kBFloat16 && residual.defined() &&
+                      residual.scalar_type() == at::kBFloat16 && residual.is_contiguous() &&
+                      residual.numel() == x.numel() / x.size(-1) * layer->weight.size(0) &&
+                      kernels::onednn_gemm_enabled() &&
+                      !(lora::any_trainable_adapters() && lora::trainable_adapter(layer->weight));
+  if (direct) {
+    const at::Tensor w = layer_weight(layer->weight, x.scalar_type());
+    const at::Tensor x2 = x.reshape({-1, w.size(1)});
+    at::Tensor out = residual.view({-1, w.size(0)});
+    if (kernels::onednn_gemm(x2, w, layer->bias, out, /*accumulate=*/true,
+                             /*persistent_weight=*/w.is_same(layer->weight)))
+      return;
+  }
+  residual.add_(linear(layer, x));
+}
+
 }  // namespace i2v::nn

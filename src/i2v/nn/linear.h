@@ -11,4 +11,10 @@ namespace i2v::nn {
 // x (..., in_features) -> (..., out_features); same values as layer->forward(x).
 at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x);
 
+// residual += layer(x). Where the oneDNN path takes it (bf16, contiguous residual of x's leading
+// shape), the product accumulates into residual's own memory: no output buffer and no separate
+// add pass, and the sum is rounded once instead of twice. While an autograd graph runs through
+// either tensor, residual is replaced by residual + layer(x) (a new tensor) instead.
+void linear_add_into(const torch::nn::Linear& layer, const at::Tensor& x, at::Tensor& residual);
+
 }  // namespace i2v::nn
