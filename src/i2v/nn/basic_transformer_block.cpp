@@ -31,4 +31,10 @@ at::Tensor BasicTransformerBlockImpl::forward(const at::Tensor& x, const at::Ten
   return h;
 }
 
+void BasicTransformerBlockImpl::forward_in_place(at::Tensor& x, const at::Tensor& context) {
+  attn1->forward_add(norm1->forward(x), {}, x);
+  if (attn2) attn2->forward_add(norm2->forward(x), context, x);
+  ff->forward_add(norm3->forward(x), x);
+}
+
 }  // namespace i2v::nn

@@ -21,6 +21,10 @@ class BasicTransformerBlockImpl : public torch::nn::Module {
   // x (N, L, dim); context (N, Lc, cross_attention_dim) or one per video (nn/attention.h) for the
   // cross-attention, else undefined.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& context = {});
+  // The same for a caller that owns x (no other reader): all three residuals add into x itself,
+  // the output projections accumulating there (linear_add_into). Under autograd x is replaced by
+  // new tensors instead.
+  void forward_in_place(at::Tensor& x, const at::Tensor& context = {});
 
   LayerNorm32 norm1{nullptr}, norm2{nullptr}, norm3{nullptr};
   Attention attn1{nullptr}, attn2{nullptr};

@@ -65,7 +65,12 @@ void linear_add_into(const torch::nn::Linear& layer, const at::Tensor& x, at::Te
                              /*persistent_weight=*/w.is_same(layer->weight)))
       return;
   }
-  residual.add_(linear(layer, x));
+  const at::Tensor y = linear(layer, x);
+  if (needs_graph(y)) {
+    residual = residual + y;  // a trained adapter: the graph keeps residual's old value intact
+  } else {
+    residual.add_(y);
+  }
 }
 
 }  // namespace i2v::nn

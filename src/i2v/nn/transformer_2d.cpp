@@ -39,8 +39,9 @@ at::Tensor Transformer2DModelImpl::forward(const at::Tensor& x, const at::Tensor
   const int64_t inner = t.size(1);
   t = t.permute({0, 2, 3, 1}).reshape({n, h * w, inner});
   if (use_linear_projection) t = linear(proj_in_linear, t);
+  // t is this call's own tensor (proj_in's output): the blocks add their residuals into it.
   for (const auto& block : *transformer_blocks) {
-    t = block->as<BasicTransformerBlockImpl>()->forward(t, context);
+    block->as<BasicTransformerBlockImpl>()->forward_in_place(t, context);
   }
   if (use_linear_projection) {
     t = linear(proj_out_linear, t).view({n, h, w, -1}).permute({0, 3, 1, 2});

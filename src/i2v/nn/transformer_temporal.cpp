@@ -29,8 +29,9 @@ at::Tensor TransformerTemporalModelImpl::forward(const at::Tensor& x, int64_t nu
   at::Tensor t = x.reshape({b, num_frames, c, h * w}).permute({0, 3, 1, 2}).reshape({b, -1, c});
   t = norm->forward_tokens(t).view({b * h * w, num_frames, c});
   t = linear(proj_in, t);
+  // t is this call's own tensor (proj_in's output): the blocks add their residuals into it.
   for (const auto& block : *transformer_blocks) {
-    t = block->as<BasicTransformerBlockImpl>()->forward(t);
+    block->as<BasicTransformerBlockImpl>()->forward_in_place(t);
   }
   t = linear(proj_out, t).view({b, h, w, num_frames, c}).permute({0, 3, 4, 1, 2});  // (B,F,C,H,W)
   // x first: the sum takes x's layout, so the permuted view is read in place instead of copied.
