@@ -10,26 +10,15 @@
 #include <cmath>
 
 #include "i2v/kernels/onednn_attention.h"
+#include "support/attention_reference.h"
 
 namespace {
 
 using namespace i2v::kernels;
 
-at::Tensor reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-  return at::matmul(
-      at::softmax(at::matmul(q.to(at::kDouble), k.to(at::kDouble).transpose(-1, -2)) * scale, -1),
-      v.to(at::kDouble));
-}
-
-// The plain path: bf16 products, float32 softmax of bf16-rounded scores, bf16 probabilities.
-at::Tensor plain(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
-  const at::Tensor s = at::matmul(q, k.transpose(-1, -2)).to(at::kFloat) * scale;
-  return at::matmul(at::softmax(s, -1).to(at::kBFloat16), v);
-}
-
-double max_rel(const at::Tensor& y, const at::Tensor& ref) {
-  return (y.to(at::kDouble) - ref).abs().max().item<double>() / ref.abs().max().item<double>();
-}
+using i2v::test::attention_float64;
+using i2v::test::attention_plain_bf16;
+using i2v::test::max_relative_error;
 
 struct Case {
   int64_t n, heads, lq, lk, d, dv;
@@ -58,8 +47,9 @@ TEST(OnednnAttention, MatchesFloat64AtLeastAsWellAsThePlainPath) {
     ASSERT_EQ(y.sizes(), (at::IntArrayRef{c.n, c.heads, c.lq, c.dv}));
     EXPECT_EQ(y.scalar_type(), at::kBFloat16);
     EXPECT_TRUE(y.transpose(1, 2).is_contiguous());  // (N, L, H, dv) memory: a free reshape
-    const at::Tensor ref = reference(q, k, v, scale);
-    const double e_fused = max_rel(y, ref), e_plain = max_rel(plain(q, k, v, scale), ref);
+    const at::Tensor ref = attention_float64(q, k, v, scale);
+    const double e_fused = max_relative_error(y, ref),
+                 e_plain = max_relative_error(attention_plain_bf16(q, k, v, scale), ref);
     RecordProperty("fused_max_rel", std::to_string(e_fused));
     EXPECT_LT(e_fused, 1e-2);
     EXPECT_LE(e_fused, e_plain * 1.05 + 1e-6);  // float32 scores: never worse than bf16 ones

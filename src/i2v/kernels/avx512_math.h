@@ -19,6 +19,17 @@
 
 namespace i2v::kernels {
 
+// exp(q) for |q| <= ln2 / 2 (the reduced argument): exp_f's degree-6 polynomial.
+I2V_AVX512 __m512 exp_reduced_avx512(__m512 q) {
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(5.0000001201e-1f));
+  return _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, q), q, q), _mm512_set1_ps(1.0f));
+}
+
 // exp_f(t) lane-wise, the same steps: clamp, k = round(t / ln2), Cody-Waite, degree-6 polynomial.
 I2V_AVX512 __m512 exp_avx512(__m512 t) {
   t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
@@ -27,13 +38,7 @@ I2V_AVX512 __m512 exp_avx512(__m512 t) {
       _mm512_add_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504088896341f)), magic), magic);
   __m512 q = _mm512_sub_ps(t, _mm512_mul_ps(k, _mm512_set1_ps(0.693359375f)));
   q = _mm512_sub_ps(q, _mm512_mul_ps(k, _mm512_set1_ps(-2.12194440e-4f)));
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, q), q, q), _mm512_set1_ps(1.0f));
+  const __m512 p = exp_reduced_avx512(q);
   const __m512i bits =
       _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(k), _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
@@ -80,6 +85,32 @@ I2V_AVX512 __mmask16 lanes_avx512(int64_t lanes) {
                      : static_cast<__mmask16>((1u << (lanes > 0 ? lanes : 0)) - 1u);
 }
 
+// The float32 sums of d = x - shift and of d * d over n bf16 values (n < ~4096 keeps them
+// accurate; callers flush longer runs into double), in two accumulator pairs; a tail's absent
+// lanes are masked out of d.
+I2V_AVX512 void moments_bf16_avx512(const uint16_t* x, int64_t n, __m512 shift, float& s1,
+                                    float& s2) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 d0 = _mm512_sub_ps(load_bf16_avx512(x + i), shift);
+    const __m512 d1 = _mm512_sub_ps(load_bf16_avx512(x + i + 16), shift);
+    a0 = _mm512_add_ps(a0, d0);
+    a1 = _mm512_add_ps(a1, d1);
+    b0 = _mm512_fmadd_ps(d0, d0, b0);
+    b1 = _mm512_fmadd_ps(d1, d1, b1);
+  }
+  for (; i < n; i += 16) {
+    const int64_t lanes = n - i < 16 ? n - i : 16;
+    const __m512 x16 = lanes == 16 ? load_bf16_avx512(x + i) : load_bf16_avx512(x + i, lanes);
+    const __m512 d = _mm512_maskz_sub_ps(lanes_avx512(lanes), x16, shift);
+    a0 = _mm512_add_ps(a0, d);
+    b0 = _mm512_fmadd_ps(d, d, b0);
+  }
+  s1 = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+  s2 = _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+}
+
 // exp(t) for the SiLU: k = round(t / ln2) by vrndscaleps, the same Cody-Waite reduction and
 // degree-6 polynomial as exp_f, and 2^k applied by vscalefps, which also gives 0 and inf beyond
 // float32's range without clamping (11 instructions where exp_avx512 takes about 20).
@@ -88,13 +119,7 @@ I2V_AVX512 __m512 exp_scalef_avx512(__m512 t) {
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 q = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), t);
   q = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), q);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, q), q, q), _mm512_set1_ps(1.0f));
+  const __m512 p = exp_reduced_avx512(q);
   return _mm512_scalef_ps(p, k);
 }
 

@@ -186,28 +186,14 @@ __attribute__((target("avx512f"))) void affine_row_bf16_avx512(const uint16_t* x
 }
 
 // moments for bf16: blocks of kFlush values summed in float32 lanes, then added into double.
-__attribute__((target("avx512f"))) void moments_bf16_avx512(const uint16_t* x, int64_t n,
-                                                            float shift, double& s1, double& s2) {
-  const __m512 sh = _mm512_set1_ps(shift);
-  for (int64_t i = 0; i < n;) {
-    const int64_t end = std::min(n, i + kFlush);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-    for (; i + 32 <= end; i += 32) {
-      const __m512 d0 = _mm512_sub_ps(load_bf16_avx512(x + i), sh);
-      const __m512 d1 = _mm512_sub_ps(load_bf16_avx512(x + i + 16), sh);
-      a0 = _mm512_add_ps(a0, d0);
-      a1 = _mm512_add_ps(a1, d1);
-      b0 = _mm512_fmadd_ps(d0, d0, b0);
-      b1 = _mm512_fmadd_ps(d1, d1, b1);
-    }
-    for (; i < end; i += 16) {  // absent lanes of a tail read as 0: shift them out of d
-      const int64_t lanes = std::min<int64_t>(16, end - i);
-      const __m512 d = _mm512_maskz_sub_ps(lanes_avx512(lanes), load_bf16_avx512(x + i, lanes), sh);
-      a0 = _mm512_add_ps(a0, d);
-      b0 = _mm512_fmadd_ps(d, d, b0);
-    }
-    s1 += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    s2 += _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+__attribute__((target("avx512f"))) void moments_bf16_run_avx512(const uint16_t* x, int64_t n,
+                                                                float shift, double& s1,
+                                                                double& s2) {
+  for (int64_t i = 0; i < n; i += kFlush) {
+    float a = 0, b = 0;
+    moments_bf16_avx512(x + i, std::min<int64_t>(kFlush, n - i), _mm512_set1_ps(shift), a, b);
+    s1 += a;
+    s2 += b;
   }
 }
 
@@ -332,7 +318,7 @@ void column_moments_bf16_any(const uint16_t* x, int64_t r0, int64_t r1, int64_t 
 void moments_any(const void* x, bool bf16, int64_t n, float s, double& a, double& b) {
 #ifdef I2V_HAVE_AVX512_MATH
   if (bf16 && use_avx512()) {
-    moments_bf16_avx512(static_cast<const uint16_t*>(x), n, s, a, b);
+    moments_bf16_run_avx512(static_cast<const uint16_t*>(x), n, s, a, b);
     return;
   }
 #endif

@@ -77,28 +77,8 @@ __attribute__((target("avx512f"))) void norm_rows_bf16_avx512(const uint16_t* x,
     const uint16_t* in = x + r * c;
     uint16_t* out = y + r * c;
     const __m512 shift = _mm512_set1_ps(load(in, 0));
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-    int64_t i = 0;
-    for (; i + 32 <= full; i += 32) {
-      const __m512 d0 = _mm512_sub_ps(load_bf16_avx512(in + i), shift);
-      const __m512 d1 = _mm512_sub_ps(load_bf16_avx512(in + i + 16), shift);
-      a0 = _mm512_add_ps(a0, d0);
-      a1 = _mm512_add_ps(a1, d1);
-      b0 = _mm512_fmadd_ps(d0, d0, b0);
-      b1 = _mm512_fmadd_ps(d1, d1, b1);
-    }
-    for (; i < full; i += 16) {
-      const __m512 d = _mm512_sub_ps(load_bf16_avx512(in + i), shift);
-      a0 = _mm512_add_ps(a0, d);
-      b0 = _mm512_fmadd_ps(d, d, b0);
-    }
-    if (tail) {  // absent lanes read as 0: masked out of d
-      const __m512 d = _mm512_maskz_sub_ps(k, load_bf16_avx512(in + full, tail), shift);
-      a0 = _mm512_add_ps(a0, d);
-      b0 = _mm512_fmadd_ps(d, d, b0);
-    }
-    const double s1 = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    const double s2 = _mm512_reduce_add_ps(_mm512_add_ps(b0, b1));
+    float s1 = 0, s2 = 0;
+    moments_bf16_avx512(in, c, shift, s1, s2);
     const double m = s1 / c;
     const double var = std::max(0.0, s2 / c - m * m);
     const __m512 mean = _mm512_set1_ps(static_cast<float>(load(in, 0) + m));

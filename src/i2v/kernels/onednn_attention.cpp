@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "i2v/kernels/attention_operands.h"
 #include "i2v/kernels/onednn_gemm.h"
 #include "i2v/kernels/softmax.h"
 #include "i2v/kernels/vector_math.h"
@@ -129,16 +130,9 @@ bool onednn_attention_enabled() {
 at::Tensor onednn_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             double scale) {
   if (!env_enabled()) return {};
-  auto usable = [](const at::Tensor& t) {
-    return t.defined() && t.dim() == 4 && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() &&
-           t.stride(3) == 1 && !t.requires_grad();
-  };
-  if (!usable(q) || !usable(k) || !usable(v)) return {};
+  if (!bf16_attention_operands(q, k, v)) return {};
   const int64_t batch = q.size(0), heads = q.size(1), lq = q.size(2), d = q.size(3);
   const int64_t lk = k.size(2), dv = v.size(3);
-  if (k.size(0) != batch || v.size(0) != batch || k.size(1) != heads || v.size(1) != heads ||
-      k.size(3) != d || v.size(2) != lk)
-    return {};
   if (batch * heads * lq * lk == 0 || dv == 0) return {};
   RECORD_FUNCTION("i2v::attention", std::vector<c10::IValue>({q, k, v}));
 

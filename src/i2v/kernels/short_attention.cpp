@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "i2v/kernels/attention_operands.h"
 #include "i2v/kernels/avx512_math.h"
 #include "i2v/kernels/cpu_features.h"
 
@@ -107,16 +108,9 @@ bool short_attention_enabled() {
 at::Tensor short_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            double scale) {
   if (!short_attention_enabled()) return {};
-  auto usable = [](const at::Tensor& t) {
-    return t.defined() && t.dim() == 4 && t.scalar_type() == at::kBFloat16 && t.device().is_cpu() &&
-           t.stride(3) == 1 && !t.requires_grad();
-  };
-  if (!usable(q) || !usable(k) || !usable(v)) return {};
+  if (!bf16_attention_operands(q, k, v)) return {};
   const int64_t batch = q.size(0), heads = q.size(1), lq = q.size(2), d = q.size(3);
   const int64_t lk = k.size(2), dv = v.size(3);
-  if (k.size(0) != batch || v.size(0) != batch || k.size(1) != heads || v.size(1) != heads ||
-      k.size(3) != d || v.size(2) != lk)
-    return {};
   if (lq < 1 || lk < 1 || lq > kMaxLength || lk > kMaxLength || d < 16 || dv < 16 ||
       d > kMaxWidth || dv > kMaxWidth || d % 16 != 0 || dv % 16 != 0 || batch * heads == 0)
     return {};
