@@ -9,6 +9,7 @@
 #include "i2v/error.h"
 #include "i2v/kernels/onednn_attention.h"
 #include "i2v/kernels/onednn_gemm.h"
+#include "i2v/kernels/packed_weights.h"
 #include "i2v/nn/attention.h"
 #include "i2v/nn/chunking.h"
 #include "i2v/nn/feed_forward.h"
@@ -178,6 +179,42 @@ TEST(FastPaths, ResidualAddsAccumulateIntoTheResidual) {
   g.sum().backward();
   ASSERT_TRUE(leaf.grad().defined());
   EXPECT_TRUE(leaf.grad().equal(at::ones_like(leaf)));
+}
+
+// With kept packed weights, self-attention projects q, k and v in one product against the three
+// weights stacked: one packed weight for the three (plus the output projection's), the same
+// output within bf16 rounding.
+TEST(FastPaths, SelfAttentionProjectsQkvAtOnceWithKeptWeights) {
+  if (!kernels::onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
+  torch::NoGradGuard no_grad;
+  at::manual_seed(10);
+  AttentionOptions o;
+  o.query_dim = 64;
+  o.heads = 2;
+  o.dim_head = 32;
+  Attention attn(o);
+  attn->to(at::kBFloat16);
+  const at::Tensor x = at::randn({3, 100, 64}).to(at::kBFloat16);
+  const at::Tensor separate = attn->forward(x);
+  kernels::PackedWeights kept;
+  {
+    kernels::PackedWeightScope scope(kept);
+    const at::Tensor merged = attn->forward(x);
+    EXPECT_LE(max_abs_diff(merged, separate), 2.0 / 256 * separate.abs().max().item<double>());
+    EXPECT_TRUE(attn->forward(x).equal(merged));  // the kept stacked weight, reused
+  }
+  EXPECT_EQ(kept.count(), 2);  // q/k/v stacked, and to_out
+  // Cross-attention keeps separate projections (k and v come from the context).
+  AttentionOptions c = o;
+  c.cross_attention_dim = 16;
+  Attention cross(c);
+  cross->to(at::kBFloat16);
+  kernels::PackedWeights kept_cross;
+  {
+    kernels::PackedWeightScope scope(kept_cross);
+    cross->forward(x, at::randn({3, 20, 16}).to(at::kBFloat16));
+  }
+  EXPECT_EQ(kept_cross.count(), 4);
 }
 
 }  // namespace

@@ -4,9 +4,14 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "i2v/error.h"
+#include "i2v/kernels/onednn_gemm.h"
+#include "i2v/kernels/packed_weights.h"
+#include "i2v/lora/trainable_adapters.h"
 #include "i2v/nn/autograd.h"
+#include "i2v/nn/layer_weight.h"
 #include "i2v/nn/linear.h"
 #include "i2v/nn/placeholder.h"
 #include "i2v/nn/shape_check.h"
@@ -47,6 +52,31 @@ void AttentionImpl::check_shapes(const at::Tensor& input, const at::Tensor& cont
   }
 }
 
+bool AttentionImpl::project_qkv_at_once(const at::Tensor& x, at::Tensor& q, at::Tensor& k,
+                                        at::Tensor& v) {
+  // Only the layer's own bf16 weights (no 8-bit or LoRA copies, no graph, no biases), and only
+  // while packed copies are kept: the stacked weight is then built and packed once.
+  if (options.bias || x.scalar_type() != at::kBFloat16 || !kernels::packed_weights_open() ||
+      needs_graph(x) || lora::any_trainable_adapters())
+    return false;
+  for (const auto* layer : {&to_q, &to_k, &to_v}) {
+    const at::Tensor& w = (*layer)->weight;
+    if (w.scalar_type() != at::kBFloat16 || !layer_weight(w, at::kBFloat16).is_same(w))
+      return false;
+  }
+  const int64_t inner = to_q->weight.size(0);
+  const at::Tensor x2 = x.reshape({-1, x.size(-1)});
+  at::Tensor qkv = at::empty({x2.size(0), 3 * inner}, x.options());
+  auto stacked = [&] { return at::cat({to_q->weight, to_k->weight, to_v->weight}).contiguous(); };
+  if (!kernels::onednn_gemm_rearranged(x2, to_q->weight, 3 * inner, stacked, {}, qkv)) return false;
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = inner;
+  q = qkv.narrow(1, 0, inner).view(shape);
+  k = qkv.narrow(1, inner, inner).view(shape);
+  v = qkv.narrow(1, 2 * inner, inner).view(shape);
+  return true;
+}
+
 at::Tensor AttentionImpl::attend(const at::Tensor& x, const at::Tensor& context) {
   const int64_t n = x.size(0);
   // One context per video: its k and v once, and each video's frames as one run of query rows
@@ -60,9 +90,16 @@ at::Tensor AttentionImpl::attend(const at::Tensor& x, const at::Tensor& context)
   auto split_heads = [&](const at::Tensor& t) {
     return t.reshape({groups, -1, h, d}).transpose(1, 2);  // (groups, H, L, d)
   };
-  at::Tensor q = split_heads(linear(to_q, x));
-  at::Tensor k = split_heads(linear(to_k, kv));
-  at::Tensor v = split_heads(linear(to_v, kv));
+  at::Tensor q, k, v;
+  if (!context.defined() && project_qkv_at_once(x, q, k, v)) {
+    q = split_heads(q);
+    k = split_heads(k);
+    v = split_heads(v);
+  } else {
+    q = split_heads(linear(to_q, x));
+    k = split_heads(linear(to_k, kv));
+    v = split_heads(linear(to_v, kv));
+  }
   at::Tensor o = scaled_dot_product(q, k, v, 1.0 / std::sqrt(static_cast<double>(d)));
   return o.transpose(1, 2).reshape({n, -1, h * d});
 }

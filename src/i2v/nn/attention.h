@@ -49,6 +49,10 @@ class AttentionImpl : public torch::nn::Module {
   // The heads' attention output before the output projection, (N, L, heads * dim_head), for
   // tokens x (N, L, C) (already normalised where the layer normalises).
   at::Tensor attend(const at::Tensor& x, const at::Tensor& context);
+  // Self-attention's q, k and v as one product of x with the three weights stacked (x read once
+  // instead of three times), where the kept packed weights allow it (kernels/packed_weights.h):
+  // (..., inner) views of one buffer. False, touching nothing, where they do not.
+  bool project_qkv_at_once(const at::Tensor& x, at::Tensor& q, at::Tensor& k, at::Tensor& v);
   torch::nn::Linear out_proj_{nullptr};
 };
 TORCH_MODULE(Attention);
