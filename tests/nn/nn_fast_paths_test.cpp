@@ -118,6 +118,18 @@ TEST(FastPaths, UpsampleDoublingIsExactNearestInBothDtypes) {
   EXPECT_TRUE(at::equal(up->forward(xb, std::nullopt), refb));
 }
 
+// A 64-channel attention layer of 2 heads of 32 in bf16 (self-attention when cross_dim is 0).
+Attention bf16_attention(int64_t cross_dim = 0) {
+  AttentionOptions o;
+  o.query_dim = 64;
+  o.heads = 2;
+  o.dim_head = 32;
+  o.cross_attention_dim = cross_dim;
+  Attention attn(o);
+  attn->to(at::kBFloat16);
+  return attn;
+}
+
 // The transformer block's later residuals: residual += layer(x) accumulated in place by the
 // oneDNN product (one rounding of the sum) equals residual + layer(x) within a bf16 step, for a
 // linear layer, an attention layer and a feed-forward in blocks of rows; with a graph running
@@ -141,12 +153,7 @@ TEST(FastPaths, ResidualAddsAccumulateIntoTheResidual) {
     EXPECT_FALSE(r.equal(r0 + linear(lin, x))) << "one rounding of the sum, not two";
   }
 
-  AttentionOptions o;
-  o.query_dim = 64;
-  o.heads = 2;
-  o.dim_head = 32;
-  Attention attn(o);
-  attn->to(at::kBFloat16);
+  Attention attn = bf16_attention();
   const at::Tensor t = at::randn({3, 100, 64}).to(at::kBFloat16);
   at::Tensor ra = t.clone();
   attn->forward_add(x, {}, ra);
@@ -188,12 +195,7 @@ TEST(FastPaths, SelfAttentionProjectsQkvAtOnceWithKeptWeights) {
   if (!kernels::onednn_gemm_enabled()) GTEST_SKIP() << "built without the direct oneDNN path";
   torch::NoGradGuard no_grad;
   at::manual_seed(10);
-  AttentionOptions o;
-  o.query_dim = 64;
-  o.heads = 2;
-  o.dim_head = 32;
-  Attention attn(o);
-  attn->to(at::kBFloat16);
+  Attention attn = bf16_attention();
   const at::Tensor x = at::randn({3, 100, 64}).to(at::kBFloat16);
   const at::Tensor separate = attn->forward(x);
   kernels::PackedWeights kept;
@@ -205,10 +207,7 @@ TEST(FastPaths, SelfAttentionProjectsQkvAtOnceWithKeptWeights) {
   }
   EXPECT_EQ(kept.count(), 2);  // q/k/v stacked, and to_out
   // Cross-attention keeps separate projections (k and v come from the context).
-  AttentionOptions c = o;
-  c.cross_attention_dim = 16;
-  Attention cross(c);
-  cross->to(at::kBFloat16);
+  Attention cross = bf16_attention(/*cross_attention_dim=*/16);
   kernels::PackedWeights kept_cross;
   {
     kernels::PackedWeightScope scope(kept_cross);

@@ -123,11 +123,7 @@ void AttentionImpl::forward_add(const at::Tensor& x, const at::Tensor& context,
       options.rescale_output_factor != 1.0 || !residual.defined() ||
       residual.sizes() != x.sizes()) {
     const at::Tensor o = forward(x, context);
-    if (needs_graph(o) || needs_graph(residual)) {
-      residual = residual + o;
-    } else {
-      residual.add_(o);
-    }
+    add_into(residual, o);
     return;
   }
   check_shapes(x, context);

@@ -87,11 +87,7 @@ void FeedForwardImpl::forward_add(const at::Tensor& x, at::Tensor& residual) {
   if (needs_graph(x) || !residual.defined() || !residual.is_contiguous() ||
       residual.numel() != tokens * width) {
     const at::Tensor y = forward(x);
-    if (needs_graph(y) || needs_graph(residual)) {
-      residual = residual + y;
-    } else {
-      residual.add_(y);
-    }
+    add_into(residual, y);
     return;
   }
   if (tokens <= rows) {

@@ -48,7 +48,7 @@ at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x) {
 
 void linear_add_into(const torch::nn::Linear& layer, const at::Tensor& x, at::Tensor& residual) {
   if (needs_graph(x) || needs_graph(residual)) {
-    residual = residual + linear(layer, x);
+    add_into(residual, linear(layer, x));
     return;
   }
   const bool direct = x.defined() && x.dim() >= 2 && x.size(-1) == layer->weight.size(1) &&
@@ -65,9 +65,12 @@ void linear_add_into(const torch::nn::Linear& layer, const at::Tensor& x, at::Te
                              /*persistent_weight=*/w.is_same(layer->weight)))
       return;
   }
-  const at::Tensor y = linear(layer, x);
-  if (needs_graph(y)) {
-    residual = residual + y;  // a trained adapter: the graph keeps residual's old value intact
+  add_into(residual, linear(layer, x));  // a trained adapter's product is out of place
+}
+
+void add_into(at::Tensor& residual, const at::Tensor& y) {
+  if (needs_graph(y) || needs_graph(residual)) {
+    residual = residual + y;
   } else {
     residual.add_(y);
   }

@@ -17,4 +17,8 @@ at::Tensor linear(const torch::nn::Linear& layer, const at::Tensor& x);
 // either tensor, residual is replaced by residual + layer(x) (a new tensor) instead.
 void linear_add_into(const torch::nn::Linear& layer, const at::Tensor& x, at::Tensor& residual);
 
+// residual += y in place; residual = residual + y (a new tensor) where an autograd graph runs
+// through either, so that the graph keeps residual's old value.
+void add_into(at::Tensor& residual, const at::Tensor& y);
+
 }  // namespace i2v::nn
