@@ -103,6 +103,31 @@ TEST(BlockReuse, KeepsResidentMemoryUnderTheInUsePeak) {
   EXPECT_EQ(FakeHeap::resident, 0);
 }
 
+// The base allocator may hold freed pages (to move them into new blocks); what the cache lets it
+// hold keeps blocks in use + kept + held under the in-use peak, and release_all() lets it hold
+// nothing.
+TEST(BlockReuse, LetsTheBaseAllocatorHoldOnlyWhatTheBoundLeaves) {
+  FakeHeap::reset();
+  static int64_t allowance = -1;
+  BlockReuse cache(&FakeHeap::allocate, &FakeHeap::free,
+                   [](size_t keep) { allowance = static_cast<int64_t>(keep); });
+  size_t s_big = 0, s_small = 0, s_mid = 0;
+  void* big = cache.obtain(8000, &s_big);
+  EXPECT_EQ(allowance, 0);  // a new peak: nothing to spare
+  cache.give_back(big, s_big);
+  void* small = cache.obtain(1000, &s_small);  // evicts the kept 8000: 7000 may stay held
+  EXPECT_EQ(cache.stats().cached_bytes, 0);
+  EXPECT_EQ(allowance, 7000);
+  void* mid = cache.obtain(3000, &s_mid);
+  EXPECT_EQ(allowance, 4000);
+  EXPECT_LE(cache.stats().in_use_bytes + cache.stats().cached_bytes + allowance,
+            cache.stats().peak_in_use_bytes);
+  cache.give_back(small, s_small);
+  cache.give_back(mid, s_mid);
+  cache.release_all();
+  EXPECT_EQ(allowance, 0);
+}
+
 TEST(BlockReuse, GivesKeptBlocksBackWhenTheHeapRunsOut) {
   FakeHeap::reset();
   BlockReuse cache(&FakeHeap::allocate, &FakeHeap::free);

@@ -29,10 +29,15 @@ void* BlockReuse::obtain(size_t n, size_t* size) {
     while (!kept_.empty()) evict_largest();
     block = allocate_(n);
   }
-  if (!block) return nullptr;
-  *size = n;
-  stats_.in_use_bytes += want;
-  stats_.peak_in_use_bytes = std::max(stats_.peak_in_use_bytes, stats_.in_use_bytes);
+  if (block) {
+    *size = n;
+    stats_.in_use_bytes += want;
+    stats_.peak_in_use_bytes = std::max(stats_.peak_in_use_bytes, stats_.in_use_bytes);
+  }
+  if (settle_) {
+    settle_(static_cast<size_t>(
+        std::max<int64_t>(0, ceiling - stats_.in_use_bytes - stats_.cached_bytes)));
+  }
   return block;
 }
 
@@ -46,6 +51,7 @@ void BlockReuse::give_back(void* block, size_t size) {
 void BlockReuse::release_all() {
   std::lock_guard<std::mutex> lock(mu_);
   while (!kept_.empty()) evict_largest();
+  if (settle_) settle_(0);
   stats_.peak_in_use_bytes = stats_.in_use_bytes;
 }
 

@@ -37,7 +37,13 @@ class BlockReuse {
  public:
   using AllocateFn = void* (*)(size_t);
   using FreeFn = void (*)(void*, size_t);  // a block and the size it was obtained with
-  BlockReuse(AllocateFn allocate, FreeFn free) : allocate_(allocate), free_(free) {}
+  // The base allocator may keep the pages of freed blocks to move them into the next blocks it
+  // allocates (huge_page_recycler.h). Settling tells it how many bytes it may go on holding: what
+  // the bound leaves after the blocks in use and kept. Called after every new block (the bound
+  // minus what is in use and kept) and by release_all() (zero).
+  using SettleFn = void (*)(size_t keep_bytes);
+  BlockReuse(AllocateFn allocate, FreeFn free, SettleFn settle = nullptr)
+      : allocate_(allocate), free_(free), settle_(settle) {}
 
   // A block of at least n bytes (its size in *size): a kept one of n .. n + n/8 bytes, else a new
   // one; nullptr when the base allocator fails even after every kept block was freed.
@@ -53,6 +59,7 @@ class BlockReuse {
 
   AllocateFn allocate_;
   FreeFn free_;
+  SettleFn settle_;
   mutable std::mutex mu_;
   std::multimap<size_t, void*> kept_;  // by size
   BlockReuseStats stats_;
