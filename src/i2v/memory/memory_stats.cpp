@@ -1,8 +1,8 @@
 #include "i2v/memory/memory_stats.h"
 
 #include "i2v/memory/block_reuse.h"
+#include "i2v/memory/huge_page_recycler.h"
 
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -51,9 +51,11 @@ BlockReuse* g_reuse = nullptr;
 
 // Blocks of at least this size are mapped directly, 2 MiB aligned, and marked for transparent
 // huge pages (the kernel's default here is "madvise"): one fault per 2 MiB instead of 512, and far
-// fewer TLB misses in the GEMMs and convolutions that stream through them.
-constexpr size_t kHugePage = size_t{2} << 20;
+// fewer TLB misses in the GEMMs and convolutions that stream through them. The block cache's
+// evictions hand their pages to the recycler, which moves them into the next new block.
+constexpr size_t kHugePage = HugePageRecycler::kPage;
 constexpr size_t kHugeBlockMin = 2 * kHugePage;
+HugePageRecycler* g_recycler = nullptr;
 
 size_t huge_length(size_t n) {
   return (n + kHugePage - 1) / kHugePage * kHugePage;
@@ -67,22 +69,12 @@ bool huge_pages_enabled() {
   return on;
 }
 
+bool huge_block(size_t n) {
+  return n >= kHugeBlockMin && huge_pages_enabled() && g_recycler;
+}
+
 void* base_allocate_or_null(size_t n) {
-#ifdef __linux__
-  if (n >= kHugeBlockMin && huge_pages_enabled()) {
-    const size_t length = huge_length(n);
-    void* p = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
-    if (p == MAP_FAILED) return nullptr;
-    const uintptr_t start = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
-    if (aligned > start) munmap(p, aligned - start);
-    const size_t tail = start + length + kHugePage - (aligned + length);
-    if (tail > 0) munmap(reinterpret_cast<void*>(aligned + length), tail);
-    madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);
-    return reinterpret_cast<void*>(aligned);
-  }
-#endif
+  if (huge_block(n)) return g_recycler->map(huge_length(n));
   try {
     return g_base->raw_allocate(n);
   } catch (const std::exception&) {
@@ -91,13 +83,15 @@ void* base_allocate_or_null(size_t n) {
 }
 
 void base_free(void* p, size_t n) {
-#ifdef __linux__
-  if (n >= kHugeBlockMin && huge_pages_enabled()) {
-    munmap(p, huge_length(n));
+  if (huge_block(n)) {
+    g_recycler->recycle(p, huge_length(n));
     return;
   }
-#endif
   g_base->raw_deallocate(p);
+}
+
+void settle_freed_pages(size_t keep_bytes) {
+  if (g_recycler) g_recycler->release(keep_bytes);
 }
 
 class CountingAllocator final : public c10::Allocator {
@@ -190,7 +184,10 @@ bool install_counting_allocator() {
   // I2V_BLOCK_REUSE=0 turns the reuse of freed blocks off (to measure what it saves).
   const char* reuse = std::getenv("I2V_BLOCK_REUSE");
   if (!reuse || std::string(reuse) != "0") {
-    g_reuse = new BlockReuse(&base_allocate_or_null, &base_free);
+    // I2V_PAGE_RECYCLING=0: evicted blocks are unmapped and new ones faulted in afresh.
+    const char* recycling = std::getenv("I2V_PAGE_RECYCLING");
+    g_recycler = new HugePageRecycler(/*keep_pages=*/!recycling || std::string(recycling) != "0");
+    g_reuse = new BlockReuse(&base_allocate_or_null, &base_free, &settle_freed_pages);
   }
   g_counting = new CountingAllocator(base);  // lives for the process: tensors may outlive main
   c10::SetAllocator(c10::DeviceType::CPU, g_counting, kPriority);
@@ -205,6 +202,10 @@ bool counting_allocator_installed() {
 
 void release_cached_blocks() {
   if (g_reuse) g_reuse->release_all();
+}
+
+HugePageRecyclerStats recycled_page_stats() {
+  return g_recycler ? g_recycler->stats() : HugePageRecyclerStats{};
 }
 
 BlockReuseStats cached_block_stats() {

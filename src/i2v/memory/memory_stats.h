@@ -19,6 +19,7 @@
 
 #include "i2v/error.h"
 #include "i2v/memory/block_reuse.h"
+#include "i2v/memory/huge_page_recycler.h"
 
 namespace i2v::memory {
 
@@ -40,6 +41,8 @@ bool counting_allocator_installed();
 void release_cached_blocks();
 // Kept / in-use bytes and hit counts of that cache (zeros before install).
 BlockReuseStats cached_block_stats();
+// Pages of evicted blocks moved into new ones (huge_page_recycler.h; zeros before install).
+HugePageRecyclerStats recycled_page_stats();
 
 // Bytes of CPU tensor storage allocated through the counting allocator.
 int64_t cpu_allocated_bytes();
