@@ -4,8 +4,12 @@
 // allocation returns the SAME block (grown to the largest request), so construction costs about
 // the largest tensor instead of the whole model. The tensors' contents are garbage and all alias:
 // use it only for a module whose every parameter and buffer is then replaced by loading — and
-// check that (MappedWeights::all_mapped, or a strict load outside the arena).
+// check that (MappedWeights::all_mapped, or a strict load outside the arena). The random fills of
+// the module constructors are skipped on the constructing thread too (skipped_random_init.h):
+// garbage either way, and most of the construction's time.
 #pragma once
+
+#include "i2v/memory/skipped_random_init.h"
 
 namespace c10 {
 struct Allocator;
@@ -22,6 +26,7 @@ class ConstructionArena {
 
  private:
   c10::Allocator* previous_;
+  SkippedRandomInit skipped_init_;
 };
 
 }  // namespace i2v::memory
