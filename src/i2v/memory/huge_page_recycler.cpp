@@ -29,7 +29,6 @@ void* HugePageRecycler::map(size_t length) {
   while (filled < length && !pages_.empty()) {
     const uintptr_t page = pages_.back();
     pages_.pop_back();
-    stats_.pooled_bytes -= static_cast<int64_t>(kPage);
     void* to = reinterpret_cast<void*>(aligned + filled);
     // Replaces the reserved (not yet faulted) page at `to`.
     if (mremap(reinterpret_cast<void*>(page), kPage, kPage, MREMAP_MAYMOVE | MREMAP_FIXED, to) ==
@@ -54,7 +53,6 @@ void HugePageRecycler::recycle(void* mapping, size_t length) {
   // Back to front, so map() (which takes from the back) moves a block's pages in address order
   // and the kernel can merge them into one mapping again.
   for (size_t off = length; off >= kPage; off -= kPage) pages_.push_back(start + off - kPage);
-  stats_.pooled_bytes += static_cast<int64_t>(length / kPage * kPage);
 }
 
 void HugePageRecycler::release(size_t keep_bytes) {
@@ -65,7 +63,6 @@ void HugePageRecycler::release(size_t keep_bytes) {
   const size_t drop = pages_.size() - keep;
   for (size_t i = 0; i < drop; ++i) munmap(reinterpret_cast<void*>(pages_[i]), kPage);
   pages_.erase(pages_.begin(), pages_.begin() + static_cast<std::ptrdiff_t>(drop));
-  stats_.pooled_bytes = static_cast<int64_t>(pages_.size() * kPage);
 }
 
 #else
@@ -87,7 +84,9 @@ void HugePageRecycler::release(size_t) {}
 
 HugePageRecyclerStats HugePageRecycler::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  HugePageRecyclerStats s = stats_;
+  s.pooled_bytes = static_cast<int64_t>(pages_.size() * kPage);
+  return s;
 }
 
 }  // namespace i2v::memory

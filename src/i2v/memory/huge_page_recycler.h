@@ -48,7 +48,7 @@ class HugePageRecycler {
   const bool keep_pages_;
   mutable std::mutex mu_;
   std::vector<uintptr_t> pages_;  // pooled, kPage each, kPage-aligned
-  HugePageRecyclerStats stats_;
+  HugePageRecyclerStats stats_;   // moved and fresh bytes (pooled: from pages_)
 };
 
 }  // namespace i2v::memory

@@ -55,7 +55,7 @@ BlockReuse* g_reuse = nullptr;
 // evictions hand their pages to the recycler, which moves them into the next new block.
 constexpr size_t kHugePage = HugePageRecycler::kPage;
 constexpr size_t kHugeBlockMin = 2 * kHugePage;
-HugePageRecycler* g_recycler = nullptr;
+HugePageRecycler* g_recycler = nullptr;  // made with g_reuse, the only caller of the base below
 
 size_t huge_length(size_t n) {
   return (n + kHugePage - 1) / kHugePage * kHugePage;
@@ -70,7 +70,7 @@ bool huge_pages_enabled() {
 }
 
 bool huge_block(size_t n) {
-  return n >= kHugeBlockMin && huge_pages_enabled() && g_recycler;
+  return n >= kHugeBlockMin && huge_pages_enabled();
 }
 
 void* base_allocate_or_null(size_t n) {
@@ -91,7 +91,7 @@ void base_free(void* p, size_t n) {
 }
 
 void settle_freed_pages(size_t keep_bytes) {
-  if (g_recycler) g_recycler->release(keep_bytes);
+  g_recycler->release(keep_bytes);
 }
 
 class CountingAllocator final : public c10::Allocator {
